@@ -1,0 +1,29 @@
+# Two commands for a fresh clone (nothing needed beyond Python 3.10+):
+#   make lab    set up .venv and open the notebooks in JupyterLab
+#   make test   set up .venv and run every test (unit tests, then every notebook under nbval)
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+# The CPU build of torch. On this project's machines `pip install torch==2.13.0` takes a CPU build
+# from local disk; elsewhere on Linux add the CPU index: make test TORCH_INDEX=https://download.pytorch.org/whl/cpu
+TORCH       ?= torch==2.13.0
+TORCH_INDEX ?=
+STAMP  := $(VENV)/.installed
+
+.PHONY: lab test unit notebooks voila figures bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -c "import torch" 2>/dev/null || \
+		$(BIN)/python -m pip install --quiet $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) "$(TORCH)"
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks/
+
+test: $(STAMP)
+	bash scripts/run_tests.sh $(BIN)
+
+clean:
+	rm -rf $(VENV) runs

@@ -1,0 +1,153 @@
+"""Loss weights: known values, the target-space identities, and the two places common code breaks."""
+import math
+
+import pytest
+import torch
+
+from ddpm_edu import NoiseSchedule, WEIGHTINGS, convert, normalize, q_sample, weight
+from ddpm_edu.diffusion import target_from
+
+LIN = NoiseSchedule.linear()
+COS = NoiseSchedule.cosine()
+
+
+def test_vlb_weight_known_values_on_the_linear_schedule():
+    w = weight(LIN, "vlb", sigma="beta")
+    # lambda_1 = beta_1 / (2 alpha_1 (1 - alpha-bar_1)) = 1 / (2 * 0.9999)
+    assert float(w[1]) == pytest.approx(0.50005, rel=1e-4)
+    assert float(w[1000]) == pytest.approx(0.0102, rel=2e-3)
+    inner = int(w[1:].argmin()) + 1
+    assert 1 < inner < 1000                      # not monotone: the minimum is inside
+    assert float(w[inner]) < float(w[1000])
+    assert float(w[1] / w[1000]) == pytest.approx(49, rel=0.01)   # the notebook-03 claim
+
+
+def test_weights_have_length_T_plus_1_and_zero_at_index_0():
+    for name in WEIGHTINGS:
+        for space in ("eps", "x0", "v"):
+            w = weight(COS, name, space)
+            assert w.shape == (1001,) and w.dtype == torch.float64 and w[0] == 0
+            assert torch.isfinite(w).all(), (name, space)
+
+
+def test_beta_tilde_vlb_weight_is_the_kingma_snr_difference():
+    w = weight(LIN, "vlb", sigma="beta_tilde")
+    snr = LIN.snr
+    assert torch.allclose(w[2:], (snr[1:-1] / snr[2:] - 1) / 2, rtol=1e-9)
+
+
+def test_beta_tilde_vlb_at_t1_is_infinite_unless_clipped():
+    raw = weight(LIN, "vlb", sigma="beta_tilde", clip_t1=False)
+    assert math.isinf(raw[1])
+    clipped = weight(LIN, "vlb", sigma="beta_tilde")
+    b1, a1 = float(LIN.betas[1]), float(LIN.alphas[1])
+    # sigma_1^2 = beta-tilde_2, and 1 - alpha-bar_1 = beta_1
+    assert float(clipped[1]) == pytest.approx(b1 ** 2 / (2 * float(LIN.posterior_variance[2]) * a1 * b1), rel=1e-9)
+
+
+def test_cosine_vlb_weight_spikes_at_the_clipped_last_step():
+    w = weight(COS, "vlb", sigma="beta")
+    assert float(w[1000]) > 100 * float(w[990])     # the max_beta clip at t = T
+
+
+def _errors(s, t, seed=0):
+    """Per-sample MSEs of one (random) model in all three spaces at step t."""
+    g = torch.Generator().manual_seed(seed)
+    x0 = torch.randn(256, 5, generator=g, dtype=torch.float64)
+    eps = torch.randn(256, 5, generator=g, dtype=torch.float64)
+    tt = torch.full((256,), t)
+    xt = q_sample(s, x0, tt, eps)
+    eps_hat = eps + 0.3 * torch.randn(256, 5, generator=g, dtype=torch.float64)   # an imperfect model
+    mse = {}
+    for space in ("eps", "x0", "v"):
+        pred = convert(s, eps_hat, xt, tt, "eps", space)
+        mse[space] = ((pred - target_from(x0, eps, s, tt, space)) ** 2).mean()
+    return mse
+
+
+@pytest.mark.parametrize("name", list(WEIGHTINGS))
+@pytest.mark.parametrize("t", [1, 37, 400, 999])
+def test_each_space_weight_times_its_mse_is_the_same_loss(name, t):
+    for s in (LIN, COS):
+        mse = _errors(s, t)
+        losses = {sp: float(weight(s, name, sp)[t] * mse[sp]) for sp in mse}
+        assert losses["eps"] == pytest.approx(losses["x0"], rel=1e-8)
+        assert losses["v"] == pytest.approx(losses["x0"], rel=1e-8)
+
+
+def test_error_identities_eps_is_snr_times_x0_and_v_is_one_plus_snr():
+    for t in (3, 300, 900):
+        mse = _errors(LIN, t, seed=t)
+        snr = float(LIN.snr[t])
+        assert float(mse["eps"]) == pytest.approx(snr * float(mse["x0"]), rel=1e-9)
+        assert float(mse["v"]) == pytest.approx((1 + snr) * float(mse["x0"]), rel=1e-9)
+
+
+def test_min_snr_target_spaces():
+    gamma = 5.0
+    snr = LIN.snr[1:]
+    assert torch.allclose(weight(LIN, "min_snr", "x0", gamma=gamma)[1:], torch.clamp(snr, max=gamma))
+    w_eps = weight(LIN, "min_snr", "eps", gamma=gamma)[1:]
+    assert torch.allclose(w_eps, torch.clamp(snr, max=gamma) / snr)
+    # exactly the simple weight where SNR <= gamma, and below it elsewhere
+    assert (w_eps[snr <= gamma] == 1).all()
+    assert (w_eps[snr > gamma] < 1).all()
+    # and NOT min(SNR, gamma) on the eps loss (the common slip): that one exceeds 1 somewhere
+    assert not torch.allclose(w_eps, torch.clamp(snr, max=gamma))
+    # Hang et al.'s v-prediction form
+    assert torch.allclose(weight(LIN, "min_snr", "v", gamma=gamma)[1:], torch.clamp(snr, max=gamma) / (snr + 1))
+
+
+def test_p2_matches_choi_et_al_and_reduces_towards_simple():
+    snr = LIN.snr[1:]
+    assert torch.allclose(weight(LIN, "p2", k=1.0, gamma=0.5)[1:], 1 / (1 + snr) ** 0.5)
+    assert torch.allclose(weight(LIN, "p2", k=1.0, gamma=1e-12)[1:], torch.ones(1000, dtype=torch.float64), atol=1e-9)
+
+
+def test_snr_weighting_is_the_simple_loss_and_snr_plus_one_is_unweighted_v():
+    assert torch.allclose(weight(LIN, "snr", "eps"), weight(LIN, "simple", "eps"))
+    assert torch.allclose(weight(LIN, "snr_plus_one", "v")[1:], torch.ones(1000, dtype=torch.float64))
+    tr = weight(LIN, "truncated_snr", "x0")[1:]
+    assert torch.allclose(tr, torch.maximum(LIN.snr[1:], torch.ones(1000, dtype=torch.float64)))
+
+
+def test_vlb_weight_times_eps_mse_is_the_kl_between_posterior_and_model_means():
+    # KL(N(mu1, s2) || N(mu2, s2)) = |mu1 - mu2|^2 / (2 s2): compute it from the two means directly.
+    from ddpm_edu import model_mean_from_eps, q_posterior
+    g = torch.Generator().manual_seed(3)
+    for t in (2, 100, 1000):
+        x0 = torch.randn(1, 6, generator=g, dtype=torch.float64)
+        eps = torch.randn(1, 6, generator=g, dtype=torch.float64)
+        eps_hat = torch.randn(1, 6, generator=g, dtype=torch.float64)
+        tt = torch.tensor([t])
+        xt = q_sample(LIN, x0, tt, eps)
+        mu, _ = q_posterior(LIN, x0, xt, tt)
+        mu_theta = model_mean_from_eps(LIN, xt, tt, eps_hat)
+        for sigma, var in (("beta", LIN.betas[t]), ("beta_tilde", LIN.posterior_variance[t])):
+            kl_mean_part = float(((mu - mu_theta) ** 2).sum() / (2 * var))
+            lam = float(weight(LIN, "vlb", sigma=sigma)[t])
+            assert kl_mean_part == pytest.approx(lam * float(((eps - eps_hat) ** 2).sum()), rel=1e-7)
+
+
+def test_normalize_gives_mean_one_over_the_training_steps():
+    w = normalize(weight(LIN, "vlb"))
+    assert float(w[1:].mean()) == pytest.approx(1.0) and w[0] == 0
+    with pytest.raises(ValueError, match="^w="):
+        normalize(weight(LIN, "vlb", sigma="beta_tilde", clip_t1=False))
+
+
+@pytest.mark.parametrize("kwargs, argument", [
+    (dict(name="fancy"), "name"),
+    (dict(name="simple", space="score"), "space"),
+    (dict(name="min_snr", gamma=0), "gamma"),
+    (dict(name="min_snr", gamma=-1.0), "gamma"),
+    (dict(name="min_snr", gamma=float("nan")), "gamma"),
+    (dict(name="p2", gamma=0), "gamma"),
+    (dict(name="p2", k=0), "k"),
+    (dict(name="vlb", sigma="large"), "sigma"),
+    (dict(name="simple", gamma=5), "gamma"),
+])
+def test_bad_input_is_a_value_error_naming_the_argument(kwargs, argument):
+    with pytest.raises(ValueError) as err:
+        weight(LIN, **kwargs)
+    assert str(err.value).startswith(argument + "=")

@@ -191,3 +191,42 @@ def normalize(w: torch.Tensor) -> torch.Tensor:
     out[1:] = w[1:] / w[1:].mean()
     out[0] = 0.0
     return out
+
+
+def log_snr_density(schedule: NoiseSchedule) -> torch.Tensor:
+    """Density of lambda = log-SNR when t is drawn uniformly from 1..T, at each lambda_t (length T + 1).
+
+    p(lambda) = p(t) |dt / dlambda| = 1 / (T |dlambda/dt|) (change of variables; Kingma & Gao 2023,
+    sec. 2, "the weighting as a function of log-SNR"). dlambda/dt is taken by central differences
+    (one-sided at the ends). Index 0 holds 0. Multiply a weight by it to see where, in noise level,
+    a training objective actually spends its effort.
+    """
+    lam = schedule.log_snr[1:].to(torch.float64)
+    if lam.numel() < 2:
+        raise bad("schedule.T", schedule.T, "a log-SNR density needs T >= 2")
+    slope = torch.empty_like(lam)
+    slope[1:-1] = (lam[2:] - lam[:-2]) / 2
+    slope[0] = lam[1] - lam[0]
+    slope[-1] = lam[-1] - lam[-2]
+    out = torch.zeros(schedule.T + 1, dtype=torch.float64)
+    out[1:] = 1.0 / (schedule.T * slope.abs())
+    return out
+
+
+def weighting_curves(schedule: NoiseSchedule, space: str = "eps", gamma: float = 5.0, k: float = 1.0,
+                     p2_gamma: float = 1.0) -> dict:
+    """The weightings notebook 03 compares, each normalised to mean 1 over t = 1..T, in ``space``.
+
+    Returns ``{label: tensor of length T + 1}`` for VLB (sigma^2 = beta and beta-tilde, t = 1
+    clipped), simple, Min-SNR-gamma, P2 (k, p2_gamma) and SNR. Normalising matters because an
+    overall factor on a loss only rescales the learning rate: only the *shape* over t is comparable.
+    """
+    specs = {
+        "VLB, sigma^2 = beta": ("vlb", {"sigma": "beta"}),
+        "VLB, sigma^2 = beta-tilde": ("vlb", {"sigma": "beta_tilde"}),
+        "simple": ("simple", {}),
+        f"Min-SNR-{gamma:g}": ("min_snr", {"gamma": gamma}),
+        f"P2 (k={k:g}, gamma={p2_gamma:g})": ("p2", {"k": k, "gamma": p2_gamma}),
+        "SNR": ("snr", {}),
+    }
+    return {label: normalize(weight(schedule, name, space, **params)) for label, (name, params) in specs.items()}

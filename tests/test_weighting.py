@@ -151,3 +151,34 @@ def test_bad_input_is_a_value_error_naming_the_argument(kwargs, argument):
     with pytest.raises(ValueError) as err:
         weight(LIN, **kwargs)
     assert str(err.value).startswith(argument + "=")
+
+
+def test_log_snr_density_matches_the_cosine_closed_form_and_integrates_to_one():
+    import numpy as np
+    from ddpm_edu.weighting import log_snr_density
+    T, s_off = 1000, 0.008
+    sched = NoiseSchedule.cosine(T=T, s=s_off)
+    dens = log_snr_density(sched)[1:].numpy()
+    lam = sched.log_snr[1:].numpy()
+    # unclipped cosine: abar = cos^2(theta) / f0 with theta = (u + s)/(1 + s) pi/2, f0 = cos^2(theta(0)),
+    # so lambda = log cos^2 - log(f0 - cos^2) and dlambda/dtheta = -2 tan - sin 2theta / (f0 - cos^2);
+    # p(lambda) = 1 / |dlambda/du| for u = t/T uniform
+    u = np.arange(1, T + 1) / T
+    theta = (u + s_off) / (1 + s_off) * np.pi / 2
+    f0 = np.cos(s_off / (1 + s_off) * np.pi / 2) ** 2
+    dlam_dtheta = -2 * np.tan(theta) - np.sin(2 * theta) / (f0 - np.cos(theta) ** 2)
+    ref = 1 / np.abs(dlam_dtheta * np.pi / (2 * (1 + s_off)))
+    # central differences are O(h^2): accurate where lambda(t) is smooth (away from both ends)
+    np.testing.assert_allclose(dens[20:950], ref[20:950], rtol=1e-3)
+    # a density in lambda: integrates to ~1 over the range the schedule covers
+    assert abs(np.trapezoid(dens[::-1], lam[::-1]) - 1) < 0.02
+
+
+def test_weighting_curves_are_normalised_and_finite():
+    from ddpm_edu.weighting import weighting_curves
+    for space in ("eps", "x0", "v"):
+        curves = weighting_curves(COS, space)
+        assert len(curves) == 6
+        for label, w in curves.items():
+            assert torch.isfinite(w).all(), label
+            assert float(w[1:].mean()) == pytest.approx(1.0), label

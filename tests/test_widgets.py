@@ -1,0 +1,88 @@
+"""The explorers: every control redraws the figure in place, and bad values give a message, not a traceback."""
+import numpy as np
+import pytest
+
+from ddpm_edu import NoiseSchedule
+from ddpm_edu.widgets import schedule_explorer, weighting_explorer
+
+# a new value for every control, chosen so that the drawn data must change
+SCHEDULE_MOVES = {"T": 500, "kind": "cosine", "s": 0.05}
+SCHEDULE_LINEAR_MOVES = {"beta_start": 1e-3, "beta_end": 0.05}
+WEIGHTING_MOVES = {"kind": "cosine", "T": 400, "space": "x0", "axis": "log-SNR", "gamma": 1.0, "k": 2.0, "p2_gamma": 0.5}
+
+
+def _signature(box):
+    d = box.data
+    if "curves" in d:
+        return np.concatenate([d["x"]] + [c for c in d["curves"].values()])
+    return np.concatenate([d["signal"], d["noise"], d["log_snr"]])
+
+
+def _move(box, name, value):
+    before_png, before_data = box.image.value, _signature(box)
+    box.controls[name].value = value
+    assert box.error is None, box.error
+    after = _signature(box)
+    assert before_data.shape != after.shape or not np.allclose(before_data, after), f"{name}: data did not change"
+    assert box.image.value != before_png, f"{name}: figure did not change"
+
+
+@pytest.mark.parametrize("name, value", list(SCHEDULE_LINEAR_MOVES.items()))
+def test_schedule_explorer_beta_controls_redraw(name, value):
+    box = schedule_explorer(kind="linear")
+    _move(box, name, value)
+
+
+@pytest.mark.parametrize("name, value", list(SCHEDULE_MOVES.items()))
+def test_schedule_explorer_controls_redraw(name, value):
+    box = schedule_explorer(kind="cosine" if name == "s" else "linear")
+    _move(box, name, value)
+
+
+def test_schedule_explorer_controls_cover_every_widget():
+    assert set(schedule_explorer().controls) == set(SCHEDULE_MOVES) | set(SCHEDULE_LINEAR_MOVES)
+    assert set(weighting_explorer().controls) == set(WEIGHTING_MOVES)
+
+
+def test_schedule_explorer_readout_states_the_schedule_numbers():
+    box = schedule_explorer()
+    assert "alpha-bar_T = 4.036e-05" in box.readout.value
+    assert np.allclose(box.data["log_snr"], NoiseSchedule.linear().log_snr[1:].numpy())
+    box.controls["kind"].value = "cosine"
+    assert box.controls["beta_start"].disabled and not box.controls["s"].disabled
+
+
+@pytest.mark.parametrize("name, value", list(WEIGHTING_MOVES.items()))
+def test_weighting_explorer_controls_redraw(name, value):
+    _move(weighting_explorer(), name, value)
+
+
+def test_weighting_explorer_shows_the_space_translation():
+    box = weighting_explorer(space="eps")
+    assert "49.0x" in box.readout.value           # lambda_1 / lambda_T on the eps loss, linear schedule
+    eps = box.data["curves"]["Min-SNR-5"].copy()
+    box.controls["space"].value = "x0"
+    x0 = box.data["curves"]["Min-SNR-5"]
+    snr = NoiseSchedule.linear().snr[1:].numpy()
+    # the same objective, normalised in each space: x0 weight / eps weight = SNR up to the normalisation
+    ratio = x0 / eps / snr
+    assert np.allclose(ratio, ratio[0])
+
+
+@pytest.mark.parametrize("make, name, value", [
+    (schedule_explorer, "T", 1),
+    (weighting_explorer, "T", 1),
+    (weighting_explorer, "gamma", 0.0),
+    (weighting_explorer, "k", 0.0),
+    (weighting_explorer, "p2_gamma", 0.0),
+])
+def test_bad_values_show_a_message_and_keep_the_last_figure(make, name, value):
+    box = make()
+    png = box.image.value
+    box.controls[name].value = value          # must not raise
+    assert box.error is not None and box.error.startswith(name.replace("p2_gamma", "gamma") + "=")
+    assert "Cannot draw this" in box.readout.value
+    assert box.image.value == png
+    # and the explorer recovers on the next good value
+    box.controls[name].value = {"T": 300, "gamma": 2.0, "k": 1.0, "p2_gamma": 1.0}[name]
+    assert box.error is None and "Cannot draw" not in box.readout.value

@@ -230,3 +230,29 @@ def weighting_curves(schedule: NoiseSchedule, space: str = "eps", gamma: float =
         "SNR": ("snr", {}),
     }
     return {label: normalize(weight(schedule, name, space, **params)) for label, (name, params) in specs.items()}
+
+
+def effective_weights(schedule: NoiseSchedule, curves: dict):
+    """Each weighting times the log-SNR density, normalised to integrate to 1 over log-SNR.
+
+    Returns ``(log_snr, density, {label: effective})`` as numpy arrays over t = 1..T, where
+    ``curves`` is ``{label: per-t weights of length T + 1}`` (e.g. from :func:`weighting_curves`).
+    A last step whose log-SNR gap is over 10x the median gap (the cosine schedule's clipped
+    beta_T: one jump of ~7 units) is one discrete event, not a density: it is left out here, and
+    its weight should be shown on a per-t plot instead.
+    """
+    import numpy as np
+
+    lam = schedule.log_snr[1:].numpy()
+    dens = log_snr_density(schedule)[1:].numpy()
+    gaps = np.abs(np.diff(lam))
+    keep = np.ones_like(lam, dtype=bool)
+    if gaps.size >= 3 and gaps[-1] > 10 * np.median(gaps):
+        keep[-1] = False
+    lam, dens = lam[keep], dens[keep]
+    order = np.argsort(lam)
+    out = {}
+    for label, w in curves.items():
+        e = w[1:].numpy()[keep] * dens
+        out[label] = e / np.trapezoid(e[order], lam[order])
+    return lam, dens, out

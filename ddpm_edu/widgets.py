@@ -27,7 +27,7 @@ from matplotlib.ticker import NullLocator
 
 from ._checks import bad
 from .schedules import NoiseSchedule
-from .weighting import log_snr_density, weighting_curves
+from .weighting import effective_weights, weighting_curves
 
 SCHEDULE_KINDS = ("linear", "cosine", "scaled_linear", "sigmoid")
 COLORS = ("C0", "C1", "C2", "C3", "C4", "C5")
@@ -171,18 +171,15 @@ def weighting_explorer(kind: str = "linear", T: int = 1000, space: str = "eps") 
         sched = make_schedule(v["kind"], v["T"])
         curves = weighting_curves(sched, v["space"], gamma=v["gamma"], k=v["k"], p2_gamma=v["p2_gamma"])
         t = np.arange(1, sched.T + 1)
-        lam = sched.log_snr[1:].numpy()
-        x = t if v["axis"] == "t" else lam
-        dens = log_snr_density(sched)[1:].numpy()
-        order = np.argsort(lam)
-        all_w, eff = [], {}
+        lam_all = sched.log_snr[1:].numpy()
+        x = t if v["axis"] == "t" else lam_all
+        lam, dens, eff = effective_weights(sched, curves)
+        all_w = []
         for line, eff_line, (label, w) in zip(lines, eff_lines, curves.items()):
             w = w[1:].numpy()
             line.set_data(x, w); line.set_label(label)
-            e = w * dens
-            e = e / np.trapezoid(e[order], lam[order])
-            eff_line.set_data(lam, e)
-            all_w.append(w); eff[label] = e
+            eff_line.set_data(lam, eff[label])
+            all_w.append(w)
         dens_line.set_data(lam, dens)
         stacked = np.concatenate(all_w)
         ax_w.set_xlim(x.min(), x.max())
@@ -197,7 +194,7 @@ def weighting_explorer(kind: str = "linear", T: int = 1000, space: str = "eps") 
         text = (f"{sched.name}, T = {sched.T}, {v['space']} space: VLB weight (sigma^2 = beta) at t = 1 is "
                 f"{vlb[0] / vlb[-1]:.1f}x its value at t = T; Min-SNR-{v['gamma']:g} equals simple (in eps space) "
                 f"for the {int((sched.snr[1:] <= v['gamma']).sum())} steps with SNR <= {v['gamma']:g}")
-        return {"x": x, "t": t, "log_snr": lam, "curves": {k: c[1:].numpy() for k, c in curves.items()},
+        return {"x": x, "t": t, "log_snr": lam_all, "curves": {k: c[1:].numpy() for k, c in curves.items()},
                 "density": dens, "effective": eff, "schedule": sched}, text
 
     return _box(controls, image, readout, draw)

@@ -182,3 +182,21 @@ def test_weighting_curves_are_normalised_and_finite():
         for label, w in curves.items():
             assert torch.isfinite(w).all(), label
             assert float(w[1:].mean()) == pytest.approx(1.0), label
+
+
+def test_vlb_spends_equal_effort_on_every_log_snr():
+    # (SNR_{t-1}/SNR_t - 1)/2 = (exp(dlambda) - 1)/2 ~ dlambda/2 and the density is 1/(T dlambda):
+    # the product is 1/(2T) whatever the schedule (Kingma et al. 2021: the ELBO is invariant to the schedule)
+    from ddpm_edu.weighting import effective_weights, weighting_curves
+    for s in (LIN, COS):
+        lam, dens, eff = effective_weights(s, weighting_curves(s))
+        e = eff["VLB, sigma^2 = beta-tilde"][30:-10]   # away from the ends, where dlambda is not small
+        assert e.max() / e.min() < 1.1, s.name
+        simple = eff["simple"]
+        assert simple.max() / simple.min() > 10        # the simple loss is anything but flat
+
+
+def test_effective_weights_drop_only_the_clipped_cosine_step():
+    from ddpm_edu.weighting import effective_weights, weighting_curves
+    assert len(effective_weights(COS, weighting_curves(COS))[0]) == COS.T - 1
+    assert len(effective_weights(LIN, weighting_curves(LIN))[0]) == LIN.T

@@ -1,0 +1,89 @@
+"""Tiny denoisers: an MLP for 2-D points and flattened digits, a small conv net for 8x8 images.
+
+Every model maps ``(x_t, t) -> prediction`` of the same shape as ``x_t``; what the prediction
+means (eps, x0 or v) is decided by the loss it is trained with, not by the model.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from ._checks import check_int
+
+
+class SinusoidalEmbedding(nn.Module):
+    """The Transformer sinusoidal position embedding of the integer step t (Vaswani et al. 2017,
+    sec. 3.5), as DDPM uses it (Ho et al. 2020, appendix B): [sin(t w_i), cos(t w_i)] with
+    w_i = 10000^(-i / (dim/2)), i = 0..dim/2-1."""
+
+    def __init__(self, dim: int = 64):
+        super().__init__()
+        dim = check_int("dim", dim, 2)
+        if dim % 2:
+            raise ValueError(f"dim={dim!r} is not allowed: dim must be even (sin and cos halves)")
+        freqs = torch.exp(-math.log(10000.0) * torch.arange(dim // 2, dtype=torch.float32) / (dim // 2))
+        self.register_buffer("freqs", freqs, persistent=False)
+
+    def forward(self, t: torch.Tensor) -> torch.Tensor:
+        angles = t.to(self.freqs.dtype)[:, None] * self.freqs[None, :]
+        return torch.cat([angles.sin(), angles.cos()], dim=1)
+
+
+class MLPDenoiser(nn.Module):
+    """x (B, ...) flattened to D numbers, concatenated with the t-embedding, then ``depth`` SiLU
+    layers of ``width``; the output is reshaped back to x's shape."""
+
+    def __init__(self, data_dim: int, width: int = 256, depth: int = 3, emb_dim: int = 64):
+        super().__init__()
+        self.data_dim = check_int("data_dim", data_dim, 1)
+        width = check_int("width", width, 1)
+        depth = check_int("depth", depth, 1)
+        self.embed = SinusoidalEmbedding(emb_dim)
+        layers, d_in = [], self.data_dim + emb_dim
+        for _ in range(depth):
+            layers += [nn.Linear(d_in, width), nn.SiLU()]
+            d_in = width
+        layers.append(nn.Linear(d_in, self.data_dim))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        flat = x.reshape(x.shape[0], -1)
+        return self.net(torch.cat([flat, self.embed(t)], dim=1)).reshape(x.shape)
+
+
+class ConvDenoiser(nn.Module):
+    """A small conv net for (B, C, 8, 8) images: 3x3 convs at full resolution, the t-embedding added
+    to every block (as a per-channel bias), GroupNorm and SiLU; no down-sampling at 8x8."""
+
+    def __init__(self, channels: int = 1, width: int = 64, blocks: int = 3, emb_dim: int = 64):
+        super().__init__()
+        channels = check_int("channels", channels, 1)
+        width = check_int("width", width, 1)
+        blocks = check_int("blocks", blocks, 1)
+        self.embed = nn.Sequential(SinusoidalEmbedding(emb_dim), nn.Linear(emb_dim, width), nn.SiLU())
+        self.inp = nn.Conv2d(channels, width, 3, padding=1)
+        self.blocks = nn.ModuleList(nn.Conv2d(width, width, 3, padding=1) for _ in range(blocks))
+        self.temb = nn.ModuleList(nn.Linear(width, width) for _ in range(blocks))
+        self.norms = nn.ModuleList(nn.GroupNorm(min(8, width), width) for _ in range(blocks))
+        self.out = nn.Conv2d(width, channels, 3, padding=1)
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        e = self.embed(t)
+        h = self.inp(x)
+        for conv, lin, norm in zip(self.blocks, self.temb, self.norms):
+            h = h + conv(nn.functional.silu(norm(h + lin(e)[:, :, None, None])))
+        return self.out(nn.functional.silu(h))
+
+
+def make_model(kind: str, data_shape, **kwargs) -> nn.Module:
+    """``make_model("mlp", (2,))`` or ``make_model("conv", (1, 8, 8))``."""
+    if kind == "mlp":
+        return MLPDenoiser(int(math.prod(data_shape)), **kwargs)
+    if kind == "conv":
+        if len(data_shape) != 3:
+            raise ValueError(f"data_shape={tuple(data_shape)!r} is not allowed: the conv net needs (C, H, W) images")
+        return ConvDenoiser(data_shape[0], **kwargs)
+    raise ValueError(f"kind={kind!r} is not allowed: kind must be 'mlp' or 'conv'")

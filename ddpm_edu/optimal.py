@@ -1,0 +1,132 @@
+"""The exact floor: the Bayes-optimal denoiser of a Gaussian mixture, in closed form.
+
+For data x0 ~ sum_k pi_k N(mu_k, c^2 I) (c >= 0; c = 0 is the empirical distribution of a finite
+training set) and x_t = a x0 + s eps with a = sqrt(alpha-bar_t), s^2 = 1 - alpha-bar_t:
+
+* x_t ~ sum_k pi_k N(a mu_k, v I), v = a^2 c^2 + s^2, so the responsibilities are
+  r_k(x_t) = softmax_k(log pi_k - ||x_t - a mu_k||^2 / (2 v));
+* given k, x0 | x_t is Gaussian with mean m_k = (s^2 / v) mu_k + (a c^2 / v) x_t and covariance
+  (c^2 s^2 / v) I (Bishop 2006, eq. 2.116, for a linear-Gaussian pair);
+* E[x0 | x_t] = sum_k r_k m_k, and tr Cov(x0 | x_t) = D c^2 s^2 / v + (s^2/v)^2 (sum_k r_k ||mu_k||^2 - ||sum_k r_k mu_k||^2).
+
+The best any model can do at step t is E||x0 - E[x0|x_t]||^2 = E[tr Cov(x0|x_t)]: averaged over
+x_t only (Rao-Blackwellised), it needs no sample of x0 given x_t. Since eps = (x_t - a x0) / s,
+the eps-space floor is (a^2/s^2) times the x0-space one: SNR_t x the x0 floor, as for any model.
+With c = 0 the optimal denoiser returns a softmax-weighted average of training points: it
+*memorises* the training set, and its samples are copies of training examples.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from ._checks import bad, check_choice, check_int, check_real
+from .diffusion import TARGETS, convert
+from .schedules import NoiseSchedule
+
+
+class GaussianMixture:
+    """An isotropic Gaussian mixture: ``means (K, D)``, shared std ``std >= 0``, ``weights (K,)``."""
+
+    def __init__(self, means: torch.Tensor, std: float, weights: torch.Tensor | None = None):
+        self.means = torch.as_tensor(means, dtype=torch.float64)
+        if self.means.dim() != 2:
+            raise bad("means", tuple(self.means.shape), "means must have shape (K, D)")
+        self.std = check_real("std", std, low=0, low_open=False)
+        K = self.means.shape[0]
+        w = torch.full((K,), 1.0 / K, dtype=torch.float64) if weights is None else torch.as_tensor(weights, dtype=torch.float64)
+        if w.shape != (K,) or (w < 0).any() or not torch.isfinite(w).all() or abs(float(w.sum()) - 1) > 1e-9:
+            raise bad("weights", w.tolist() if K <= 8 else f"tensor of shape {tuple(w.shape)}",
+                      "weights must be K non-negative numbers summing to 1")
+        self.weights = w
+        self._sq_norms = (self.means ** 2).sum(1)
+
+    @classmethod
+    def empirical(cls, points: torch.Tensor) -> "GaussianMixture":
+        """The empirical distribution of ``points`` (N, ...): N equal-weight point masses (std 0)."""
+        pts = torch.as_tensor(points, dtype=torch.float64)
+        return cls(pts.reshape(pts.shape[0], -1), 0.0)
+
+    @property
+    def dim(self) -> int:
+        return self.means.shape[1]
+
+    def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        n = check_int("n", n, 1)
+        k = torch.multinomial(self.weights, n, replacement=True, generator=generator)
+        return self.means[k] + self.std * torch.randn(n, self.dim, generator=generator, dtype=torch.float64)
+
+    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        """log p(x) of the mixture itself (needs std > 0)."""
+        if self.std == 0:
+            raise bad("std", 0.0, "log_prob needs std > 0 (point masses have no density)")
+        return self._log_marginal(torch.as_tensor(x, dtype=torch.float64), 1.0, 0.0)
+
+    def _log_joint(self, x_t: torch.Tensor, a: float, s2: float):
+        v = a * a * self.std ** 2 + s2
+        d2 = (x_t ** 2).sum(1, keepdim=True) - 2 * a * x_t @ self.means.T + a * a * self._sq_norms[None, :]
+        return torch.log(self.weights)[None, :] - d2.clamp_min(0) / (2 * v) - 0.5 * self.dim * math.log(2 * math.pi * v)
+
+    def _log_marginal(self, x_t, a, s2):
+        return torch.logsumexp(self._log_joint(x_t, a, s2), dim=1)
+
+    def posterior(self, x_t: torch.Tensor, alpha_bar: float):
+        """``(E[x0 | x_t], tr Cov(x0 | x_t))`` for x_t of shape (n, D) at the given alpha-bar."""
+        a, s2 = math.sqrt(alpha_bar), 1.0 - alpha_bar
+        v = a * a * self.std ** 2 + s2
+        r = torch.softmax(self._log_joint(x_t, a, s2), dim=1)
+        r_mu = r @ self.means
+        c1, c2 = s2 / v, a * self.std ** 2 / v
+        mean = c1 * r_mu + c2 * x_t
+        spread = (r * self._sq_norms[None, :]).sum(1) - (r_mu ** 2).sum(1)
+        tr_cov = self.dim * self.std ** 2 * s2 / v + c1 * c1 * spread.clamp_min(0)
+        return mean, tr_cov
+
+    def optimal_loss(self, schedule: NoiseSchedule, t_values, n: int = 2000, seed: int = 0, space: str = "eps",
+                     chunk: int = 512):
+        """Bayes-optimal per-dimension MSE in ``space`` at each t: ``(mean, stderr)`` tensors.
+
+        E_{x_t}[tr Cov(x0 | x_t)] / D, estimated over n draws of x_t (common random numbers across t),
+        then moved to ``space`` with the identities eps = SNR x x0 and v = (1 + SNR) x x0.
+        """
+        check_choice("space", space, TARGETS)
+        g = torch.Generator().manual_seed(seed)
+        x0 = self.sample(n, g)
+        eps = torch.randn(x0.shape, generator=g, dtype=torch.float64)
+        means, errs = [], []
+        for t in torch.as_tensor(t_values).tolist():
+            ab = float(schedule.alpha_bars[t])
+            x_t = math.sqrt(ab) * x0 + math.sqrt(1 - ab) * eps
+            tr = torch.cat([self.posterior(x_t[i:i + chunk], ab)[1] for i in range(0, n, chunk)]) / self.dim
+            snr = ab / (1 - ab)
+            factor = {"x0": 1.0, "eps": snr, "v": 1.0 + snr}[space]
+            means.append(factor * tr.mean()); errs.append(factor * tr.std() / math.sqrt(n))
+        return torch.stack(means), torch.stack(errs)
+
+
+class OptimalDenoiser(nn.Module):
+    """The exact E[target | x_t] of a :class:`GaussianMixture` as a model ``(x_t, t) -> prediction``.
+
+    Use it like a trained model (sampling, per-t evaluation, the bound): it is the best model there is.
+    """
+
+    def __init__(self, mixture: GaussianMixture, schedule: NoiseSchedule, target: str = "eps"):
+        super().__init__()
+        self.mixture, self.schedule = mixture, schedule
+        self.target = check_choice("target", target, TARGETS)
+
+    def forward(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        shape, dtype = x_t.shape, x_t.dtype
+        flat = x_t.reshape(shape[0], -1).to("cpu", torch.float64)
+        t = torch.as_tensor(t).to("cpu").reshape(-1)
+        if t.numel() == 1:
+            t = t.expand(shape[0])
+        x0 = torch.empty_like(flat)
+        for tv in torch.unique(t).tolist():
+            sel = t == tv
+            x0[sel] = self.mixture.posterior(flat[sel], float(self.schedule.alpha_bars[tv]))[0]
+        pred = convert(self.schedule, x0, flat, t, source="x0", target=self.target) if self.target != "x0" else x0
+        return pred.reshape(shape).to(x_t.device, dtype)

@@ -1,0 +1,402 @@
+"""One training loop for every target (eps, x0, v) and every weighting, with per-t bookkeeping.
+
+Design:
+* every random draw (batch indices, t, noise) comes from one CPU ``torch.Generator`` seeded by
+  ``config.seed``, so a run is the same on any device up to floating point, and a run resumed from
+  a checkpoint continues exactly as if uninterrupted (on CPU: bit for bit);
+* the loss at step t is ``w[t] * MSE`` in the target's own space, ``w`` from
+  :func:`ddpm_edu.weighting.weight` (so Min-SNR on a v-model is the v-space Min-SNR);
+* a :class:`PerTimestepTracker` keeps the running mean of the *unweighted* per-sample MSE in
+  t-bins without a device sync per step; the EMA of the weights is what gets evaluated.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import nn
+
+from ._checks import bad, check_choice, check_int, check_real
+from .diffusion import TARGETS, convert
+from .schedules import NoiseSchedule
+from .weighting import WEIGHTINGS, weight
+
+T_SAMPLING = ("uniform", "stratified", "importance")
+
+
+def pick_device(device: str | torch.device | None = None) -> torch.device:
+    """``None``/"auto": CUDA if available, then Apple's MPS, then the CPU; otherwise the named device."""
+    if device is None or device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise bad("device", device, "device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise bad("device", device, "CUDA is not available on this machine; use 'auto' or 'cpu'")
+    return dev
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a run. ``steps`` caps the number of steps, ``seconds`` the wall time
+    (whichever comes first; ``None`` means no cap on that one)."""
+    target: str = "eps"
+    weighting: str = "simple"
+    weighting_params: dict = field(default_factory=dict)
+    steps: int | None = 2000
+    seconds: float | None = None
+    batch_size: int = 256
+    lr: float = 1e-3
+    ema_decay: float = 0.999
+    t_sampling: str = "uniform"
+    n_bins: int = 20
+    log_every: int = 50
+    seed: int = 0
+    device: str | None = "auto"
+
+    def validate(self) -> "TrainConfig":
+        check_choice("target", self.target, TARGETS)
+        check_choice("weighting", self.weighting, tuple(WEIGHTINGS))
+        check_choice("t_sampling", self.t_sampling, T_SAMPLING)
+        if self.steps is None and self.seconds is None:
+            raise bad("steps", None, "give steps or seconds (or both): a run needs an end")
+        if self.steps is not None:
+            check_int("steps", self.steps, 1)
+        if self.seconds is not None:
+            check_real("seconds", self.seconds, low=0)
+        check_int("batch_size", self.batch_size, 1)
+        check_real("lr", self.lr, low=0)
+        check_real("ema_decay", self.ema_decay, low=0, high=1, low_open=False)
+        check_int("n_bins", self.n_bins, 1)
+        check_int("log_every", self.log_every, 1)
+        check_int("seed", self.seed, 0)
+        return self
+
+
+class PerTimestepTracker:
+    """Running sums of a per-sample loss in ``n_bins`` equal bins of t = 1..T, kept on the device.
+
+    ``update`` costs two ``index_add_`` calls and no host sync; ``snapshot`` returns the mean per bin
+    since the previous snapshot (NaN for a bin that got no sample in that window) and starts a new
+    window. ``bin_edges[i]..bin_edges[i+1]-1`` are the steps of bin i.
+    """
+
+    def __init__(self, T: int, n_bins: int = 20, device="cpu"):
+        self.T, self.n_bins = check_int("T", T, 1), min(check_int("n_bins", n_bins, 1), T)
+        self.sums = torch.zeros(self.n_bins, dtype=torch.float64, device=device)
+        self.counts = torch.zeros(self.n_bins, dtype=torch.float64, device=device)
+        self.bin_edges = [1 + (i * T) // self.n_bins for i in range(self.n_bins + 1)]
+        self._bin_of_t = torch.tensor([0] + [(t - 1) * self.n_bins // T for t in range(1, T + 1)], device=device)
+
+    def update(self, t: torch.Tensor, losses: torch.Tensor) -> None:
+        b = self._bin_of_t[t]
+        self.sums.index_add_(0, b, losses.detach().to(torch.float64))
+        self.counts.index_add_(0, b, torch.ones_like(self.sums[b]))
+
+    def snapshot(self) -> torch.Tensor:
+        means = torch.where(self.counts > 0, self.sums / self.counts.clamp_min(1), torch.full_like(self.sums, math.nan))
+        self.sums.zero_(); self.counts.zero_()
+        return means.cpu()
+
+    def bin_centers(self) -> list:
+        return [(self.bin_edges[i] + self.bin_edges[i + 1] - 1) / 2 for i in range(self.n_bins)]
+
+
+class LossSecondMomentSampler:
+    """Importance sampling of t with p(t) proportional to sqrt(E[L_t^2]) (Nichol & Dhariwal 2021,
+    sec. 3.3; improved-diffusion's ``LossSecondMomentResampler``), from the last ``history`` losses
+    seen at each t, mixed with ``uniform_prob`` of the uniform distribution. Until every t has a
+    full history it samples uniformly. Each sample carries the weight 1 / (T p(t)), so the
+    reweighted loss is an unbiased estimate of the uniform-t loss.
+    """
+
+    def __init__(self, T: int, history: int = 10, uniform_prob: float = 0.001):
+        self.T = check_int("T", T, 1)
+        self.history = check_int("history", history, 1)
+        self.uniform_prob = check_real("uniform_prob", uniform_prob, low=0, high=1, high_open=False)
+        self.losses = torch.zeros(T + 1, self.history, dtype=torch.float64)
+        self.counts = torch.zeros(T + 1, dtype=torch.int64)
+
+    def warmed_up(self) -> bool:
+        return bool((self.counts[1:] >= self.history).all())
+
+    def probs(self) -> torch.Tensor:
+        """p(t) for t = 0..T (p(0) = 0)."""
+        p = torch.zeros(self.T + 1, dtype=torch.float64)
+        if not self.warmed_up():
+            p[1:] = 1.0 / self.T
+            return p
+        rms = (self.losses[1:] ** 2).mean(dim=1).sqrt()
+        if not torch.isfinite(rms).all() or rms.sum() <= 0:
+            p[1:] = 1.0 / self.T
+            return p
+        p[1:] = (1 - self.uniform_prob) * rms / rms.sum() + self.uniform_prob / self.T
+        return p
+
+    def sample(self, n: int, generator: torch.Generator):
+        """``(t, weights)``: n steps and their importance weights 1 / (T p(t))."""
+        p = self.probs()
+        t = torch.multinomial(p, n, replacement=True, generator=generator)
+        return t, 1.0 / (self.T * p[t])
+
+    def update(self, t: torch.Tensor, losses: torch.Tensor) -> None:
+        t = t.cpu(); losses = losses.detach().to("cpu", torch.float64)
+        order = torch.argsort(t, stable=True)
+        ts, ls = t[order], losses[order]
+        first = torch.searchsorted(ts, ts, right=False)            # where each t's run starts
+        rank = torch.arange(len(ts)) - first                       # position within its run
+        slot = (self.counts[ts] + rank) % self.history
+        self.losses[ts, slot] = ls
+        self.counts += torch.bincount(ts, minlength=self.T + 1)
+
+    def state_dict(self) -> dict:
+        return {"losses": self.losses.clone(), "counts": self.counts.clone()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.losses.copy_(state["losses"]); self.counts.copy_(state["counts"])
+
+
+def stratified_t(n: int, T: int, generator: torch.Generator) -> torch.Tensor:
+    """n steps, one in each of n equal strata of 1..T, in random order (antithetic/stratified
+    sampling: every batch covers the whole range, which lowers the variance of the batch loss)."""
+    u = torch.rand(n, generator=generator, dtype=torch.float64)
+    strata = torch.randperm(n, generator=generator).to(torch.float64)
+    return (((strata + u) * T / n).floor().long() + 1).clamp(1, T)
+
+
+@dataclass
+class TrainResult:
+    """What a run leaves behind (all on the CPU)."""
+    model: nn.Module
+    ema: nn.Module
+    steps: int
+    seconds: float
+    device: str
+    log_steps: list
+    log_seconds: list
+    log_loss: list            # mean weighted training loss over each logging window
+    bin_history: torch.Tensor  # (n_logs, n_bins): per-bin mean unweighted MSE in each window
+    bin_edges: list
+    config: dict
+
+
+class Trainer:
+    """Holds a run's whole state, so it can be stepped, checkpointed and resumed.
+
+    ``data``: a tensor ``(N, ...)`` of training examples (already scaled). ``model`` maps
+    ``(x_t, t) -> prediction`` of the data's shape.
+    """
+
+    def __init__(self, model: nn.Module, data: torch.Tensor, schedule: NoiseSchedule, config: TrainConfig):
+        self.config = config.validate()
+        self.device = pick_device(config.device)
+        self.schedule = schedule
+        self.model = model.to(self.device)
+        self.ema = copy.deepcopy(self.model).requires_grad_(False)
+        opt_kwargs = {"fused": True} if self.device.type in ("cpu", "cuda") else {}
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=config.lr, **opt_kwargs)
+        self.data = data.to(self.device, torch.float32)
+        self.gen = torch.Generator().manual_seed(config.seed)
+        s32 = schedule.to(self.device, torch.float32)
+        shape = (-1,) + (1,) * (data.dim() - 1)
+        self._a = s32.alpha_bars.sqrt().reshape(shape)
+        self._s = s32.one_minus_alpha_bars.sqrt().reshape(shape)
+        self._w = weight(schedule, config.weighting, config.target, **config.weighting_params).to(self.device, torch.float32)
+        self.tracker = PerTimestepTracker(schedule.T, config.n_bins, self.device)
+        self.sampler = LossSecondMomentSampler(schedule.T) if config.t_sampling == "importance" else None
+        self.step = 0
+        self.seconds = 0.0
+        self.log_steps, self.log_seconds, self.log_loss, self.bins = [], [], [], []
+        self._loss_sum = torch.zeros((), device=self.device)
+        self._ema_params = list(self.ema.parameters())
+        self._params = list(self.model.parameters())
+
+    # ---------------------------------------------------------------- one step
+    def sample_t(self, n: int):
+        """``(t, importance weights or None)`` for a batch of n, by the configured rule."""
+        if self.config.t_sampling == "uniform":
+            return torch.randint(1, self.schedule.T + 1, (n,), generator=self.gen), None
+        if self.config.t_sampling == "stratified":
+            return stratified_t(n, self.schedule.T, self.gen), None
+        t, w = self.sampler.sample(n, self.gen)
+        return t, w.to(self.device, torch.float32)
+
+    def train_step(self) -> None:
+        cfg = self.config
+        idx = torch.randint(0, self.data.shape[0], (cfg.batch_size,), generator=self.gen).to(self.device)
+        t_cpu, iw = self.sample_t(cfg.batch_size)
+        noise = torch.randn((cfg.batch_size,) + tuple(self.data.shape[1:]), generator=self.gen).to(self.device)
+        t = t_cpu.to(self.device)
+        x0 = self.data[idx]
+        a, s = self._a[t], self._s[t]
+        x_t = a * x0 + s * noise
+        if cfg.target == "eps":
+            target = noise
+        elif cfg.target == "x0":
+            target = x0
+        else:
+            target = a * noise - s * x0
+        pred = self.model(x_t, t)
+        mse = (pred - target).square().flatten(1).mean(1)
+        per_sample = self._w[t] * mse
+        if iw is not None:
+            per_sample = per_sample * iw
+        loss = per_sample.mean()
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        self.step += 1
+        decay = min(cfg.ema_decay, (1 + self.step) / (10 + self.step))     # EMA warm-up
+        with torch.no_grad():
+            torch._foreach_lerp_(self._ema_params, self._params, 1 - decay)
+        self.tracker.update(t, mse.detach())
+        if self.sampler is not None:
+            self.sampler.update(t_cpu, (self._w[t] * mse).detach())
+        self._loss_sum += loss.detach()
+
+    def _log(self, window: int) -> None:
+        self.log_steps.append(self.step)
+        self.log_seconds.append(self.seconds)
+        self.log_loss.append(float(self._loss_sum) / window)
+        self._loss_sum.zero_()
+        self.bins.append(self.tracker.snapshot())
+
+    # ---------------------------------------------------------------- the loop
+    def run(self, progress: bool = True, checkpoint_path: str | None = None, checkpoint_every: int | None = None) -> TrainResult:
+        """Train until ``config.steps`` or ``config.seconds``; returns a :class:`TrainResult`."""
+        from tqdm.auto import tqdm
+
+        cfg = self.config
+        total = cfg.steps
+        bar = tqdm(total=total, initial=self.step, disable=not progress, desc=f"{cfg.target}/{cfg.weighting}", leave=False)
+        start = time.perf_counter() - self.seconds
+        window = 0
+        self.model.train()
+        while (cfg.steps is None or self.step < cfg.steps) and (cfg.seconds is None or self.seconds < cfg.seconds):
+            self.train_step()
+            window += 1
+            self.seconds = time.perf_counter() - start
+            if self.step % cfg.log_every == 0:
+                self._log(window)
+                window = 0
+                bar.update(cfg.log_every)
+                bar.set_postfix(loss=f"{self.log_loss[-1]:.4f}")
+            if checkpoint_path and checkpoint_every and self.step % checkpoint_every == 0:
+                self.save(checkpoint_path)
+        if window:
+            self._log(window)
+        bar.close()
+        return self.result()
+
+    def result(self) -> TrainResult:
+        cpu = torch.device("cpu")
+        return TrainResult(model=copy.deepcopy(self.model).to(cpu).eval(), ema=copy.deepcopy(self.ema).to(cpu).eval(),
+                           steps=self.step, seconds=self.seconds, device=str(self.device),
+                           log_steps=list(self.log_steps), log_seconds=list(self.log_seconds), log_loss=list(self.log_loss),
+                           bin_history=torch.stack(self.bins) if self.bins else torch.empty(0, self.tracker.n_bins),
+                           bin_edges=list(self.tracker.bin_edges), config=asdict(self.config))
+
+    # ---------------------------------------------------------------- checkpoints
+    def state_dict(self) -> dict:
+        return {
+            "model": self.model.state_dict(), "ema": self.ema.state_dict(), "opt": self.opt.state_dict(),
+            "step": self.step, "seconds": self.seconds, "generator": self.gen.get_state(),
+            "log_steps": list(self.log_steps), "log_seconds": list(self.log_seconds), "log_loss": list(self.log_loss),
+            "bins": [b.clone() for b in self.bins],
+            "tracker": {"sums": self.tracker.sums.cpu(), "counts": self.tracker.counts.cpu()},
+            "loss_sum": self._loss_sum.cpu(),
+            "sampler": self.sampler.state_dict() if self.sampler is not None else None,
+        }
+
+    def save(self, path: str) -> None:
+        """Write a checkpoint atomically: to a temporary file first, then rename over ``path``."""
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        tmp = f"{path}.tmp-{os.getpid()}"
+        torch.save(self.state_dict(), tmp)
+        os.replace(tmp, path)
+
+    def load(self, path: str) -> "Trainer":
+        """Restore a checkpoint written by :meth:`save` (loaded with ``weights_only=True``)."""
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        self.model.load_state_dict(state["model"]); self.ema.load_state_dict(state["ema"])
+        self.opt.load_state_dict(state["opt"])
+        self.step, self.seconds = int(state["step"]), float(state["seconds"])
+        self.gen.set_state(state["generator"])
+        self.log_steps, self.log_seconds, self.log_loss = list(state["log_steps"]), list(state["log_seconds"]), list(state["log_loss"])
+        self.bins = list(state["bins"])
+        self.tracker.sums.copy_(state["tracker"]["sums"]); self.tracker.counts.copy_(state["tracker"]["counts"])
+        self._loss_sum.copy_(state["loss_sum"])
+        if self.sampler is not None and state["sampler"] is not None:
+            self.sampler.load_state_dict(state["sampler"])
+        return self
+
+
+def train(model: nn.Module, data: torch.Tensor, schedule: NoiseSchedule, config: TrainConfig | None = None,
+          progress: bool = True, **overrides) -> TrainResult:
+    """Train ``model`` on ``data``: ``train(model, x, schedule, steps=2000, target="v")``."""
+    config = copy.deepcopy(config) if config is not None else TrainConfig()
+    for key, value in overrides.items():
+        if not hasattr(config, key):
+            raise bad(key, value, f"unknown training option; options are {', '.join(TrainConfig.__dataclass_fields__)}")
+        setattr(config, key, value)
+    return Trainer(model, data, schedule, config).run(progress=progress)
+
+
+# ---------------------------------------------------------------------------- evaluation
+@dataclass
+class PerTLoss:
+    """Per-t evaluation with common random numbers. ``loss[space]`` and ``stderr[space]`` are
+    arrays over ``t`` of the per-dimension MSE in that space (the same predictions, converted)."""
+    t: torch.Tensor
+    loss: dict
+    stderr: dict
+    target: str
+    n: int
+
+
+@torch.no_grad()
+def evaluate_per_t(model: nn.Module, data: torch.Tensor, schedule: NoiseSchedule, target: str, t_values=None,
+                   n: int = 512, seed: int = 1234, device=None) -> PerTLoss:
+    """Per-t loss of ``model`` (a ``target``-predictor) on a fixed grid of t with fixed noise.
+
+    The same ``n`` examples and the same noise are used at every t (common random numbers), so the
+    differences between t are not sampling noise. Reported for all three spaces, with standard
+    errors over the n examples.
+    """
+    check_choice("target", target, TARGETS)
+    dev = pick_device(device)
+    if t_values is None:
+        t_values = torch.unique(torch.linspace(1, schedule.T, 50).round().long())
+    t_values = torch.as_tensor(t_values, dtype=torch.int64)
+    g = torch.Generator().manual_seed(seed)
+    n = min(n, data.shape[0])
+    idx = torch.randperm(data.shape[0], generator=g)[:n]
+    x0 = data[idx].to(torch.float64)
+    noise = torch.randn(x0.shape, generator=g, dtype=torch.float64)
+    model = model.to(dev).eval()
+    loss = {sp: [] for sp in TARGETS}
+    err = {sp: [] for sp in TARGETS}
+    for t in t_values.tolist():
+        tt = torch.full((n,), t, dtype=torch.int64)
+        a = float(schedule.alpha_bars[t]) ** 0.5
+        s = float(schedule.one_minus_alpha_bars[t]) ** 0.5
+        x_t = a * x0 + s * noise
+        pred = model(x_t.to(dev, torch.float32), tt.to(dev)).to("cpu", torch.float64)
+        truth = {"eps": noise, "x0": x0, "v": a * noise - s * x0}
+        for sp in TARGETS:
+            p = convert(schedule, pred, x_t, tt, source=target, target=sp)
+            per = (p - truth[sp]).square().flatten(1).mean(1)
+            loss[sp].append(per.mean())
+            err[sp].append(per.std() / math.sqrt(n))
+    return PerTLoss(t=t_values, loss={k: torch.stack(v) for k, v in loss.items()},
+                    stderr={k: torch.stack(v) for k, v in err.items()}, target=target, n=n)

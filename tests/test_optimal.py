@@ -1,0 +1,82 @@
+"""The Bayes-optimal denoiser of a Gaussian mixture: closed forms, Monte Carlo, and memorisation."""
+import math
+
+import pytest
+import torch
+
+from ddpm_edu import NoiseSchedule, data, q_sample
+from ddpm_edu.optimal import GaussianMixture, OptimalDenoiser
+
+LIN = NoiseSchedule.linear()
+
+
+def test_single_gaussian_posterior_is_the_linear_gaussian_formula():
+    # x0 ~ N(mu, c^2 I): E[x0|x_t] = mu + a c^2 / (a^2 c^2 + s^2) (x_t - a mu), Var = c^2 s^2 / (a^2 c^2 + s^2)
+    mu, c, ab = torch.tensor([[0.5, -1.0]], dtype=torch.float64), 0.7, 0.3
+    gm = GaussianMixture(mu, c)
+    x_t = torch.tensor([[0.2, 0.1], [-1.0, 2.0]], dtype=torch.float64)
+    a, s2 = math.sqrt(ab), 1 - ab
+    mean, tr = gm.posterior(x_t, ab)
+    assert torch.allclose(mean, mu + a * c * c / (a * a * c * c + s2) * (x_t - a * mu))
+    assert torch.allclose(tr, torch.full((2,), 2 * c * c * s2 / (a * a * c * c + s2), dtype=torch.float64))
+
+
+def test_optimal_loss_of_a_single_gaussian_is_exact():
+    c = 0.5
+    gm = GaussianMixture(torch.zeros(1, 3, dtype=torch.float64), c)
+    t = torch.tensor([1, 100, 500, 1000])
+    got, _ = gm.optimal_loss(LIN, t, n=64, space="x0")
+    ab = LIN.alpha_bars[t]
+    assert torch.allclose(got, c * c * (1 - ab) / (ab * c * c + 1 - ab))
+
+
+def test_rao_blackwell_floor_matches_brute_force_monte_carlo():
+    means, std, w = data.gaussian_mixture_params()
+    gm = GaussianMixture(means, std, w)
+    g = torch.Generator().manual_seed(5)
+    n = 20_000
+    x0 = gm.sample(n, g)
+    eps = torch.randn(x0.shape, generator=g, dtype=torch.float64)
+    best = OptimalDenoiser(gm, LIN, "eps")
+    floor, err = gm.optimal_loss(LIN, [5, 150, 300, 600], n=4000, seed=1, space="eps")
+    for i, t in enumerate([5, 150, 300, 600]):
+        tt = torch.full((n,), t)
+        x_t = q_sample(LIN, x0, tt, eps)
+        per = (best(x_t, tt) - eps).square().mean(1)
+        mc, mc_err = float(per.mean()), float(per.std()) / math.sqrt(n)
+        assert abs(mc - float(floor[i])) < 4 * math.hypot(mc_err, float(err[i])), t
+
+
+def test_floor_is_high_at_small_t_for_a_smooth_density():
+    means, std, w = data.gaussian_mixture_params()
+    floor, _ = GaussianMixture(means, std, w).optimal_loss(LIN, [1, 500, 1000], n=2000)
+    assert floor[0] > 0.99 and floor[0] > 5 * floor[1] and floor[1] > 100 * floor[2]
+
+
+def test_log_prob_matches_torch_distributions():
+    means, std, w = data.gaussian_mixture_params()
+    gm = GaussianMixture(means, std, w)
+    ref = torch.distributions.MixtureSameFamily(
+        torch.distributions.Categorical(w),
+        torch.distributions.Independent(torch.distributions.Normal(means, std), 1))
+    x = torch.randn(50, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64) * 2
+    assert torch.allclose(gm.log_prob(x), ref.log_prob(x), atol=1e-10)
+
+
+def test_empirical_optimal_denoiser_memorises_the_training_set():
+    pts = data.toy("moons", 50, seed=0).double()
+    best = OptimalDenoiser(GaussianMixture.empirical(pts), LIN, "x0")
+    g = torch.Generator().manual_seed(0)
+    tt = torch.full((50,), 1)        # noise std 0.01, well below the spacing of the points (>= 0.055)
+    x_t = q_sample(LIN, pts, tt, torch.randn(50, 2, generator=g, dtype=torch.float64))
+    assert (x_t - pts).abs().max() > 0.005
+    assert torch.allclose(best(x_t, tt), pts, atol=1e-6)   # snaps back to the training point exactly
+
+
+def test_bad_mixtures_are_rejected():
+    with pytest.raises(ValueError, match="^weights="):
+        GaussianMixture(torch.zeros(2, 2), 1.0, torch.tensor([0.2, 0.2]))
+    with pytest.raises(ValueError, match="^std="):
+        GaussianMixture(torch.zeros(2, 2), -1.0)
+    with pytest.raises(ValueError, match="^std="):
+        GaussianMixture.empirical(torch.zeros(3, 2)).log_prob(torch.zeros(1, 2))

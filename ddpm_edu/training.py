@@ -123,7 +123,7 @@ class LossSecondMomentSampler:
     def __init__(self, T: int, history: int = 10, uniform_prob: float = 0.001):
         self.T = check_int("T", T, 1)
         self.history = check_int("history", history, 1)
-        self.uniform_prob = check_real("uniform_prob", uniform_prob, low=0, high=1, high_open=False)
+        self.uniform_prob = check_real("uniform_prob", uniform_prob, low=0, high=1, low_open=False, high_open=False)
         self.losses = torch.zeros(T + 1, self.history, dtype=torch.float64)
         self.counts = torch.zeros(T + 1, dtype=torch.int64)
 

@@ -127,9 +127,12 @@ def main(seconds: float | None = None, device: str | None = None, width: int = 1
             rows.append((str(dev), "torch.compile", c_ours, c_ref))
         stable, steps = seconds_to_stable(dev, width=width, budget=budget)
         rows.append((str(dev), "seconds to stable per-t shape", stable, steps))
+        if dev.type == "cpu":     # the plain script's settings, for comparison with our pick
+            stable, steps = seconds_to_stable(dev, width=256, budget=budget, lr=1e-3, ema_decay=0.999)
+            rows.append((str(dev), "  same, textbook w256/lr1e-3/EMA.999", stable, steps))
     print(f"{'device':8s} {'what':32s} {'ours':>12s} {'reference':>12s}")
     for dev, what, a, b in rows:
-        if what.startswith("seconds"):
+        if "seconds" in what:
             print(f"{dev:8s} {what:32s} {a:12.1f} {'(' + str(b) + ' steps)':>12s}")
         else:
             print(f"{dev:8s} {what + ' steps/s':32s} {a:12.1f} {b:12.1f}")

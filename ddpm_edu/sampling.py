@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -45,20 +46,32 @@ def ancestral_sample(model: nn.Module, schedule: NoiseSchedule, shape, n: int, t
         raise bad("generator", None, "pass a torch.Generator: every random draw is seeded in ddpm_edu")
     dev = _model_device(model, device)
     var = schedule.betas if sigma == "beta" else schedule.posterior_variance
-    x = torch.randn((n,) + tuple(shape), generator=generator, dtype=torch.float64)
-    path = [x.clone()] if return_path else None
+    # per-t scalars, precomputed once: the loop below is eq. 7 with x0 from the model (see model_mean)
+    a = schedule.alpha_bars.sqrt().tolist()
+    s_ = schedule.one_minus_alpha_bars.sqrt().tolist()
+    from .diffusion import posterior_coefficients
+    c0, ct = (c.tolist() for c in posterior_coefficients(schedule))
+    std = var.sqrt().tolist()
+    x = torch.randn((n,) + tuple(shape), generator=generator, dtype=torch.float64).to(dev, torch.float32)
+    path = [x.cpu().double()] if return_path else None
     model.eval()
+    tt = torch.empty(n, dtype=torch.int64, device=dev)
     for t in range(schedule.T, 0, -1):
-        tt = torch.full((n,), t, dtype=torch.int64)
-        pred = model(x.to(dev, torch.float32), tt.to(dev)).to("cpu", torch.float64)
-        mean = model_mean(schedule, pred, x, tt, source=target, clip_x0=clip_x0)
-        if t > 1:
-            z = torch.randn(x.shape, generator=generator, dtype=torch.float64)
-            x = mean + math.sqrt(float(var[t])) * z
+        pred = model(x, tt.fill_(t))
+        if target == "eps":
+            x0 = (x - s_[t] * pred) / a[t]
+        elif target == "v":
+            x0 = a[t] * x - s_[t] * pred
         else:
-            x = mean
+            x0 = pred
+        if clip_x0 is not None:
+            x0 = x0.clamp(-clip_x0, clip_x0)
+        x = c0[t] * x0 + ct[t] * x
+        if t > 1:
+            x = x + std[t] * torch.randn(x.shape, generator=generator).to(dev)
         if return_path:
-            path.append(x.clone())
+            path.append(x.cpu().double())
+    x = x.cpu().double()
     return (x, path) if return_path else x
 
 
@@ -103,6 +116,12 @@ class DigitJudge:
         return self.confident_share(torch.as_tensor(self.X_test))
 
 
+@functools.lru_cache(maxsize=4)
+def digit_judge(seed: int = 0) -> DigitJudge:
+    """A cached :class:`DigitJudge` (fitting it takes a second; every run with the same seed shares one)."""
+    return DigitJudge(seed=seed)
+
+
 def sample_quality(data_name: str, samples: torch.Tensor, real: torch.Tensor, seed: int = 0) -> dict:
     """``{"name", "model", "real"}``: the figure for the samples and for real data (the floor or ceiling).
 
@@ -110,7 +129,7 @@ def sample_quality(data_name: str, samples: torch.Tensor, real: torch.Tensor, se
     2-D toys: energy distance to held-out real points (lower is better; "real" = real vs real, the floor).
     """
     if data_name == "digits":
-        judge = DigitJudge(seed=seed)
+        judge = digit_judge(seed)
         return {"name": "confident_share_p>0.9", "model": judge.confident_share(samples), "real": judge.real_share()}
     n = min(len(samples), len(real) // 2)
     g = np.random.default_rng(seed)

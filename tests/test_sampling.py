@@ -49,3 +49,28 @@ def test_digit_judge_separates_real_digits_from_noise():
     assert judge.real_share() > 0.7
     noise = torch.rand(200, 1, 8, 8, generator=torch.Generator().manual_seed(0)) * 2 - 1
     assert judge.confident_share(noise) < 0.2
+
+
+@pytest.mark.parametrize("target", ["eps", "x0", "v"])
+def test_the_fast_sampler_loop_is_eq7_with_the_models_x0(target):
+    # one step of ancestral_sample, recomputed with the public (checked) model_mean
+    from ddpm_edu import model_mean
+    sched = NoiseSchedule.linear(T=2, beta_start=0.1, beta_end=0.2)
+    torch.manual_seed(0)
+    net = torch.nn.Linear(3, 3)
+
+    class M(torch.nn.Module):
+        def __init__(self):
+            super().__init__(); self.net = net
+        def forward(self, x, t):
+            return self.net(x) * t[:, None].float()
+    m = M()
+    out, path = ancestral_sample(m, sched, (3,), 5, target, generator=torch.Generator().manual_seed(1), return_path=True)
+    g = torch.Generator().manual_seed(1)
+    x2 = torch.randn(5, 3, generator=g, dtype=torch.float64).float().double()
+    t2 = torch.full((5,), 2)
+    mean = model_mean(sched, m(x2.float(), t2).double(), x2, t2, source=target)
+    x1 = mean + float(sched.betas[2]) ** 0.5 * torch.randn(5, 3, generator=g).double()
+    assert torch.allclose(path[1], x1, atol=1e-5)
+    t1 = torch.full((5,), 1)
+    assert torch.allclose(out, model_mean(sched, m(path[1].float(), t1).double(), path[1], t1, source=target), atol=1e-5)

@@ -1,0 +1,177 @@
+"""Exercises for notebooks 02-06, with their checks and hints. The solutions live here, not in
+the notebooks: a student calls ``check("02.1", answer)`` and gets a verdict, and a hint when wrong.
+
+Kinds of answer: a number (checked to a relative tolerance), an integer, a word, a Python
+function (checked on a grid of inputs), or a SymPy expression (checked by SymPy: difference = 0).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Exercise:
+    notebook: str
+    prompt: str
+    kind: str            # "number", "integer", "word", "function", "sympy"
+    hint: str
+    rel_tol: float = 1e-3
+
+
+@dataclass(frozen=True)
+class Verdict:
+    correct: bool
+    message: str
+
+    def __bool__(self) -> bool:
+        return self.correct
+
+    def _repr_markdown_(self) -> str:
+        return ("**Correct.** " if self.correct else "**Not yet.** ") + self.message
+
+    def __repr__(self) -> str:
+        return ("Correct. " if self.correct else "Not yet. ") + self.message
+
+
+def _lin():
+    from .schedules import NoiseSchedule
+    return NoiseSchedule.linear()
+
+
+def _sol_02_1():
+    s = _lin()
+    return float(s.betas[1] / (2 * s.alphas[1] * s.one_minus_alpha_bars[1]))
+
+
+def _sol_02_2():
+    from . import symbolic as S
+    return S.noise_matching().results["lambda_beta_tilde"]
+
+
+def _sol_02_3():
+    from .schedules import NoiseSchedule
+    ab = float(NoiseSchedule.cosine().alpha_bars[-1])
+    return 0.5 * (-ab - math.log1p(-ab))      # L_T at x0 = 0, nats per dimension
+
+
+def _sol_03_1():
+    return lambda snr, gamma: np.minimum(snr, gamma) / (snr + 1)
+
+
+def _sol_03_2():
+    s = _lin()
+    return int((s.snr[1:] <= 5.0).nonzero()[0]) + 1
+
+
+def _sol_03_3():
+    s = _lin()
+    return float((1 + s.snr[-1]) / (1 + s.snr[1]))   # w_1 / w_T with w_t = 1 / (1 + SNR_t)
+
+
+def _sol_04_1():
+    return lambda alpha_bar: alpha_bar
+
+
+def _sol_04_2():
+    s = _lin()
+    return float(1.0 / s.snr[1])
+
+
+def _sol_05_1():
+    return lambda eps, x_t, alpha_bar: (eps - np.sqrt(1 - alpha_bar) * x_t) / np.sqrt(alpha_bar)
+
+
+def _sol_05_2():
+    return "x0"
+
+
+def _sol_06_1():
+    return 1.0 / math.log(2.0)
+
+
+def _sol_06_2():
+    return 1.0
+
+
+EXERCISES = {
+    "02.1": Exercise("02", "On the linear schedule, what is lambda_1 (sigma_1^2 = beta_1)? A number.", "number",
+                     "lambda_t = beta_t / (2 alpha_t (1 - alpha-bar_t)); at t = 1, 1 - alpha-bar_1 = beta_1."),
+    "02.2": Exercise("02", "Write lambda_t for sigma_t^2 = beta-tilde_t as a SymPy expression in S.alpha and S.abar_prev.",
+                     "sympy", "Substitute sigma^2 = (1 - abar_{t-1}) / (1 - abar_t) * beta_t into lambda_t and simplify; "
+                     "abar_t = alpha_t * abar_{t-1}."),
+    "02.3": Exercise("02", "Predict L_T (nats per dimension) for x0 = 0 on the cosine schedule.", "number",
+                     "L_T = (abar_T x0^2 - abar_T - log(1 - abar_T)) / 2; with abar_T ~ 1e-9 it is tiny.", rel_tol=1e-2),
+    "03.1": Exercise("03", "Write Min-SNR-gamma's weight on the v-MSE as a function w(snr, gamma).", "function",
+                     "Start from min(SNR, gamma) on the x0-MSE and use v-MSE = (1 + SNR) x0-MSE."),
+    "03.2": Exercise("03", "From which t on does Min-SNR-5 equal the simple weight (eps space, linear schedule)?",
+                     "integer", "In eps space Min-SNR is min(SNR, gamma) / SNR: it is 1 once SNR_t <= gamma."),
+    "03.3": Exercise("03", "P2 with k = 1, gamma = 1 on the eps-MSE: the weight at t = 1 divided by that at t = T (linear).",
+                     "number", "The eps-space P2 weight is 1 / (k + SNR_t)^gamma; it is small where SNR is large."),
+    "04.1": Exercise("04", "For standard Gaussian data, the best possible eps-loss at step t as a function of alpha_bar.",
+                     "function", "E[eps | x_t] = sqrt(1 - abar) x_t for x0 ~ N(0, I); compute E(eps - that)^2."),
+    "04.2": Exercise("04", "A model's eps-MSE at t = 1 (linear schedule) is 1.0. What is its x0-MSE there?", "number",
+                     "eps-MSE = SNR_t x0-MSE, and SNR_1 = (1 - beta_1) / beta_1."),
+    "05.1": Exercise("05", "Write v as a function of (eps, x_t, alpha_bar).", "function",
+                     "v = sqrt(abar) eps - sqrt(1 - abar) x0 and x0 = (x_t - sqrt(1 - abar) eps) / sqrt(abar)."),
+    "05.2": Exercise("05", "Which model ('eps', 'x0' or 'v') has the largest own-space loss at t = T? A word.", "word",
+                     "At t = T, x_t is almost pure noise: which of eps, x0, v can be read off it, and which not at all?"),
+    "06.1": Exercise("06", "The factor that turns nats per dimension into bits per dimension.", "number",
+                     "1 bit = log 2 nats."),
+    "06.2": Exercise("06", "Importance sampling of t reweights each term by 1/(T p(t)). What is E over p of that weight?",
+                     "number", "Sum over t of p(t) * 1 / (T p(t))."),
+}
+
+_SOLUTIONS = {
+    "02.1": _sol_02_1, "02.2": _sol_02_2, "02.3": _sol_02_3, "03.1": _sol_03_1, "03.2": _sol_03_2, "03.3": _sol_03_3,
+    "04.1": _sol_04_1, "04.2": _sol_04_2, "05.1": _sol_05_1, "05.2": _sol_05_2, "06.1": _sol_06_1, "06.2": _sol_06_2,
+}
+
+
+def _grid_args(key):
+    rng = np.random.default_rng(0)
+    if key == "03.1":
+        snr = np.exp(rng.uniform(-8, 8, 50))
+        return [(s, g) for s, g in zip(snr, rng.uniform(0.5, 10, 50))]
+    if key == "04.1":
+        return [(a,) for a in rng.uniform(0.001, 0.999, 50)]
+    return [(e, x, a) for e, x, a in zip(rng.normal(size=50), rng.normal(size=50), rng.uniform(0.01, 0.99, 50))]
+
+
+def check(exercise: str, answer) -> Verdict:
+    """Check ``answer`` for ``exercise`` (e.g. "03.2"); returns a :class:`Verdict` (truthy if correct)."""
+    if exercise not in EXERCISES:
+        raise ValueError(f"exercise={exercise!r} is not allowed: exercise must be one of {', '.join(EXERCISES)}")
+    ex = EXERCISES[exercise]
+    sol = _SOLUTIONS[exercise]()
+    wrong = Verdict(False, "Hint: " + ex.hint)
+    try:
+        if ex.kind == "number":
+            ok = isinstance(answer, (int, float, np.floating)) and math.isfinite(float(answer)) and \
+                math.isclose(float(answer), sol, rel_tol=ex.rel_tol)
+        elif ex.kind == "integer":
+            ok = isinstance(answer, (int, np.integer)) and not isinstance(answer, bool) and int(answer) == sol
+        elif ex.kind == "word":
+            ok = isinstance(answer, str) and answer.strip().lower() == sol
+        elif ex.kind == "function":
+            if not callable(answer):
+                return Verdict(False, "Answer with a Python function (def or lambda). Hint: " + ex.hint)
+            ok = all(np.isclose(float(answer(*args)), float(sol(*args)), rtol=1e-6, atol=1e-12) for args in _grid_args(exercise))
+        else:  # sympy
+            import sympy as sp
+
+            from .symbolic import is_zero
+            ok = isinstance(answer, sp.Basic) and is_zero(answer - sol)
+    except Exception as err:  # noqa: BLE001 - a wrong answer must never crash the notebook
+        return Verdict(False, f"Your answer raised {type(err).__name__}: {err}. Hint: {ex.hint}")
+    return Verdict(True, "Well done.") if ok else wrong
+
+
+def show(notebook: str) -> None:
+    """Print the exercises of one notebook ("02".."06")."""
+    for key, ex in EXERCISES.items():
+        if ex.notebook == notebook:
+            print(f"Exercise {key}: {ex.prompt}")

@@ -10,7 +10,7 @@ TORCH       ?= torch==2.13.0
 TORCH_INDEX ?=
 STAMP  := $(VENV)/.installed
 
-.PHONY: lab test unit notebooks voila figures bench clean
+.PHONY: lab test explore figures bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,17 @@ $(STAMP): pyproject.toml
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/
+
+# the two explorers as a standalone page, for a projector (Voila)
+explore: $(STAMP)
+	$(BIN)/voila notebooks/explorers.ipynb
+
+# the README's pictures, regenerated from the package
+figures: $(STAMP)
+	$(BIN)/python scripts/make_figures.py
+
+bench: $(STAMP)
+	$(BIN)/python -m ddpm_edu bench
 
 test: $(STAMP)
 	bash scripts/run_tests.sh $(BIN)

@@ -94,8 +94,9 @@ def schedule_explorer(kind: str = "linear", T: int = 1000) -> W.VBox:
         "T": W.IntSlider(value=T, min=1, max=2000, step=1, description="T", style=style),
         "beta_start": W.FloatLogSlider(value=1e-4, base=10, min=-5, max=-1, step=0.05, description="beta_start",
                                        readout_format=".1e", style=style),
-        "beta_end": W.FloatLogSlider(value=0.02, base=10, min=-3, max=-0.31, step=0.05, description="beta_end",
-                                     readout_format=".1e", style=style),
+        # a browser snaps a log slider to min + k * step: keep the default 0.02 on that grid
+        "beta_end": W.FloatLogSlider(value=0.02, base=10, min=np.log10(0.02) - 1.5, max=np.log10(0.02) + 1.3, step=0.05,
+                                     description="beta_end", readout_format=".1e", style=style),
         "s": W.FloatSlider(value=0.008, min=0.0, max=0.2, step=0.001, description="cosine s",
                            readout_format=".3f", style=style),
     }

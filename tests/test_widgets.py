@@ -86,3 +86,16 @@ def test_bad_values_show_a_message_and_keep_the_last_figure(make, name, value):
     # and the explorer recovers on the next good value
     box.controls[name].value = {"T": 300, "gamma": 2.0, "k": 1.0, "p2_gamma": 1.0}[name]
     assert box.error is None and "Cannot draw" not in box.readout.value
+
+
+def test_slider_defaults_lie_on_their_step_grid():
+    # a browser snaps a slider's value to min + k * step and syncs it back: a default off the grid
+    # would silently change the schedule the moment the page renders
+    import math
+    for box in (schedule_explorer(), weighting_explorer()):
+        for name, w in box.controls.items():
+            if not hasattr(w, "step") or w.step is None:
+                continue
+            pos = math.log10(w.value) if hasattr(w, "base") else w.value
+            k = (pos - w.min) / w.step
+            assert abs(k - round(k)) < 1e-9, name

@@ -1,0 +1,188 @@
+"""The bound itself: every term of -ELBO for a trained model, in bits per dimension.
+
+-ELBO = L_T + sum_{t=2..T} L_{t-1} + L_0 (Ho et al. 2020, eq. 5), with
+    L_T     = KL(q(x_T | x_0) || N(0, I))                       (no parameters)
+    L_{t-1} = KL(q(x_{t-1} | x_t, x_0) || p_theta(x_{t-1} | x_t))  (t = 2..T, one x_t ~ q(x_t | x_0) each)
+    L_0     = -log p_theta(x_0 | x_1)                            (discretized Gaussian decoder, sec. 3.3)
+p_theta(x_{t-1} | x_t) = N(mu_theta(x_t, t), sigma_t^2 I) with mu_theta the posterior mean at the
+model's x0 (any target) and sigma_t^2 = beta_t ("beta") or beta-tilde_t ("beta_tilde").
+At t = 1 beta-tilde_1 = 0, so the decoder's variance is clipped to beta-tilde_2 (improved-diffusion's
+``posterior_log_variance_clipped``); ``clip_t1=False`` shows what happens without it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from ._checks import bad, check_choice, check_int
+from .diffusion import TARGETS, model_mean, q_posterior
+from .schedules import NoiseSchedule
+
+LN2 = math.log(2.0)
+
+
+def normal_kl(mean1, logvar1, mean2, logvar2) -> torch.Tensor:
+    """KL(N(mean1, e^logvar1) || N(mean2, e^logvar2)), elementwise, in nats.
+
+    = (logvar2 - logvar1 + e^(logvar1 - logvar2) + (mean1 - mean2)^2 e^(-logvar2) - 1) / 2, the closed
+    form that notebook 02 derives by integration (and ``tests/test_vlb.py`` checks against it).
+    """
+    mean1, logvar1, mean2, logvar2 = (torch.as_tensor(v, dtype=torch.float64) for v in (mean1, logvar1, mean2, logvar2))
+    return 0.5 * (logvar2 - logvar1 + torch.exp(logvar1 - logvar2) + (mean1 - mean2) ** 2 * torch.exp(-logvar2) - 1.0)
+
+
+def _std_normal_cdf(z: torch.Tensor) -> torch.Tensor:
+    return 0.5 * torch.erfc(-z / math.sqrt(2.0))
+
+
+def discretized_gaussian_log_likelihood(x: torch.Tensor, mean: torch.Tensor, log_scale: torch.Tensor,
+                                        levels: int = 256) -> torch.Tensor:
+    """log P(x) for x on a grid of ``levels`` values spanning [-1, 1], under N(mean, e^(2 log_scale))
+    integrated over each grid value's bin (Ho et al. 2020, sec. 3.3, eq. 13).
+
+    Bins have width 2 / (levels - 1); the first and last bins extend to -inf and +inf, so the
+    probabilities of all grid values sum to 1. Elementwise, in nats. 8-bit images: levels = 256;
+    sklearn's digits (0..16): levels = 17.
+    """
+    levels = check_int("levels", levels, 2)
+    x, mean, log_scale = (torch.as_tensor(v, dtype=torch.float64) for v in (x, mean, log_scale))
+    half = 1.0 / (levels - 1)
+    inv = torch.exp(-log_scale)
+    upper = _std_normal_cdf((x - mean + half) * inv)
+    lower = _std_normal_cdf((x - mean - half) * inv)
+    cdf_upper = torch.where(x > 1 - 1e-6, torch.ones_like(upper), upper)
+    cdf_lower = torch.where(x < -1 + 1e-6, torch.zeros_like(lower), lower)
+    prob = (cdf_upper - cdf_lower).clamp_min(1e-300)
+    # far in a tail the difference of two CDFs underflows: use the density times the bin width there
+    z = (x - mean) * inv
+    log_pdf_bin = -0.5 * z ** 2 - 0.5 * math.log(2 * math.pi) - log_scale + math.log(2 * half)
+    return torch.where(prob > 1e-12, torch.log(prob), log_pdf_bin)
+
+
+@dataclass
+class BoundTerms:
+    """-ELBO per example, split by term, in bits per dimension.
+
+    ``prior``: L_T, shape (B,). ``terms``: shape (B, T + 1); column t holds the term whose model call
+    is at step t: column 1 is L_0 (the decoder), column t >= 2 is L_{t-1}; column 0 is 0.
+    ``total`` = prior + terms.sum(1): the negative ELBO, an upper bound on -log2 p_theta(x_0) per dim.
+    """
+    prior: torch.Tensor
+    terms: torch.Tensor
+    sigma: str
+
+    @property
+    def total(self) -> torch.Tensor:
+        return self.prior + self.terms.sum(1)
+
+
+def _model_logvar(schedule: NoiseSchedule, sigma: str, clip_t1: bool) -> torch.Tensor:
+    if sigma == "beta":
+        logvar = torch.log(schedule.betas.clamp_min(1e-300))
+    else:
+        logvar = schedule.posterior_log_variance_clipped.clone() if clip_t1 else \
+            torch.log(schedule.posterior_variance.clamp_min(0.0))
+    return logvar
+
+
+@torch.no_grad()
+def bound_terms(model, x0: torch.Tensor, schedule: NoiseSchedule, target: str = "eps", sigma: str = "beta",
+                generator: torch.Generator | None = None, levels: int | None = 256, clip_t1: bool = True,
+                chunk: int = 100, device=None) -> BoundTerms:
+    """Every term of -ELBO for each example of ``x0`` (B, ...), all T steps, batched over t.
+
+    One x_t ~ q(x_t | x_0) is drawn per (example, t) from ``generator`` (the only randomness). With
+    ``levels=None`` the data are treated as continuous and L_0 uses the Gaussian density (for the
+    toy mixtures, whose true density is known).
+    """
+    check_choice("target", target, TARGETS)
+    check_choice("sigma", sigma, ("beta", "beta_tilde"))
+    if generator is None:
+        raise bad("generator", None, "pass a torch.Generator: the x_t draws must be reproducible")
+    from .sampling import _model_device
+
+    dev = _model_device(model, device)
+    x0 = torch.as_tensor(x0, dtype=torch.float64)
+    B, D = x0.shape[0], x0[0].numel()
+    T = schedule.T
+    to_bits = 1.0 / (D * LN2)
+    logvar = _model_logvar(schedule, sigma, clip_t1)
+    # L_T: closed form, no model
+    ab_T = schedule.alpha_bars[T]
+    prior = normal_kl(ab_T.sqrt() * x0, torch.log(schedule.one_minus_alpha_bars[T]), 0.0, 0.0).flatten(1).sum(1) * to_bits
+    terms = torch.zeros(B, T + 1, dtype=torch.float64)
+    model.eval()
+    for start in range(1, T + 1, chunk):
+        ts = torch.arange(start, min(start + chunk, T + 1))
+        n = len(ts)
+        tt = ts.repeat_interleave(B)                              # (n * B,)
+        xx = x0.repeat(n, *([1] * (x0.dim() - 1)))                 # (n * B, ...)
+        noise = torch.randn(xx.shape, generator=generator, dtype=torch.float64)
+        a = schedule.alpha_bars[tt].sqrt().reshape(-1, *([1] * (x0.dim() - 1)))
+        s = schedule.one_minus_alpha_bars[tt].sqrt().reshape(-1, *([1] * (x0.dim() - 1)))
+        x_t = a * xx + s * noise
+        pred = model(x_t.to(dev, torch.float32), tt.to(dev)).to("cpu", torch.float64)
+        mu_theta = model_mean(schedule, pred, x_t, tt, source=target)
+        lv = logvar[tt].reshape(-1, *([1] * (x0.dim() - 1))).expand_as(xx)
+        out = torch.empty(n * B, dtype=torch.float64)
+        later = tt >= 2
+        if later.any():
+            mu, var = q_posterior(schedule, xx[later], x_t[later], tt[later])
+            kl = normal_kl(mu, torch.log(var.expand_as(mu)), mu_theta[later], lv[later])
+            out[later] = kl.flatten(1).sum(1)
+        first = tt == 1
+        if first.any():
+            if not math.isfinite(float(logvar[1])):
+                out[first] = math.inf                               # sigma_1 = 0: the decoder is a point mass
+            elif levels is None:
+                ll = -0.5 * ((xx[first] - mu_theta[first]) ** 2 * torch.exp(-lv[first]) + lv[first] + math.log(2 * math.pi))
+                out[first] = -ll.flatten(1).sum(1)
+            else:
+                ll = discretized_gaussian_log_likelihood(xx[first], mu_theta[first], 0.5 * lv[first], levels)
+                out[first] = -ll.flatten(1).sum(1)
+        terms[:, start:start + n] = out.reshape(n, B).T * to_bits
+    return BoundTerms(prior=prior, terms=terms, sigma=sigma)
+
+
+def estimator_variance(per_t: torch.Tensor, probs: torch.Tensor | None = None) -> float:
+    """Variance of the one-t estimate of sum_t L_t: draw t ~ p, report L_t / p(t).
+
+    ``per_t``: (B, T + 1) terms (column 0 unused), ``probs``: p(t) over 0..T (uniform if None).
+    Exact (no sampling): E over t and over the B examples of (L_t/p(t))^2 minus the squared mean.
+    With p(t) proportional to sqrt(E[L_t^2]) it is the smallest possible (Nichol & Dhariwal 2021, sec. 3.3).
+    """
+    L = per_t[:, 1:].to(torch.float64)
+    T = L.shape[1]
+    p = torch.full((T,), 1.0 / T, dtype=torch.float64) if probs is None else torch.as_tensor(probs, dtype=torch.float64)[1:]
+    if (p <= 0).any() or abs(float(p.sum()) - 1) > 1e-9:
+        raise bad("probs", "a distribution with zeros or not summing to 1", "probs must be > 0 on 1..T and sum to 1")
+    second = ((L ** 2) / p[None, :]).sum(1).mean()      # E_x E_{t~p}[(L_t/p_t)^2]
+    first = L.sum(1).mean()
+    return float(second - first ** 2)
+
+
+def second_moment_probs(per_t: torch.Tensor, uniform_prob: float = 0.0) -> torch.Tensor:
+    """p(t) proportional to sqrt(E[L_t^2]) over the examples (index 0 gets 0)."""
+    rms = (per_t[:, 1:].to(torch.float64) ** 2).mean(0).sqrt()
+    p = torch.zeros(per_t.shape[1], dtype=torch.float64)
+    T = per_t.shape[1] - 1
+    p[1:] = (1 - uniform_prob) * rms / rms.sum() + uniform_prob / T
+    return p
+
+
+def stratified_variance(per_t: torch.Tensor, batch: int) -> float:
+    """Variance of the batch estimate of sum_t L_t with ``batch`` t's, one uniform draw in each of
+    ``batch`` equal strata of 1..T (antithetic/stratified sampling), over t and examples. Compare
+    with ``estimator_variance(per_t) / batch`` for a batch of independent uniform t's."""
+    L = per_t[:, 1:].to(torch.float64)
+    T = L.shape[1]
+    batch = check_int("batch", batch, 1)
+    if T % batch:
+        raise bad("batch", batch, f"batch must divide T = {T} so the strata are equal")
+    strata = L.reshape(L.shape[0], batch, T // batch)
+    within = strata.var(dim=2, unbiased=False).sum(1)               # per example: sum_j Var_{t in S_j} L_t
+    est_mean = L.sum(1)                                             # the estimate's mean per example
+    return float((T / batch) ** 2 * within.mean() + est_mean.var(unbiased=False))

@@ -51,9 +51,10 @@ def make_schedule(kind: str, T: int, beta_start: float = 1e-4, beta_end: float =
     return NoiseSchedule.by_name(kind, T=T)
 
 
-def _box(controls: dict, image: W.Image, readout: W.HTML, draw) -> W.VBox:
-    """Wire ``draw(values) -> (data, readout_text)`` to the controls; errors become a readable message."""
-    box = W.VBox([W.HBox(list(controls.values())[:3]), W.HBox(list(controls.values())[3:]), readout, image])
+def _box(controls: dict, rows: list, image: W.Image, readout: W.HTML, draw) -> W.VBox:
+    """Wire ``draw(values) -> (data, readout_text)`` to the controls (laid out in ``rows`` of names);
+    errors become a readable message in the readout instead of a traceback."""
+    box = W.VBox([W.HBox([controls[name] for name in row]) for row in rows] + [readout, image])
     box.controls, box.image, box.readout = controls, image, readout
     box.data, box.error, box.last_seconds = {}, None, 0.0
 
@@ -134,7 +135,7 @@ def schedule_explorer(kind: str = "linear", T: int = 1000) -> W.VBox:
                 + (f", signal = noise at t = {cross}" if cross else ", signal never falls below noise"))
         return {"t": t, "signal": sig, "noise": noise, "log_snr": log_snr, "schedule": sched}, text
 
-    return _box(controls, image, readout, draw)
+    return _box(controls, [["kind", "T"], ["beta_start", "beta_end", "s"]], image, readout, draw)
 
 
 # ----------------------------------------------------------------------------- notebook 03
@@ -148,8 +149,10 @@ def weighting_explorer(kind: str = "linear", T: int = 1000, space: str = "eps") 
     controls = {
         "kind": W.Dropdown(options=SCHEDULE_KINDS, value=kind, description="schedule"),
         "T": W.IntSlider(value=T, min=1, max=2000, step=1, description="T", style=style),
-        "space": W.ToggleButtons(options=["eps", "x0", "v"], value=space, description="loss space", style=style),
-        "axis": W.ToggleButtons(options=["t", "log-SNR"], value="t", description="x axis", style=style),
+        "space": W.ToggleButtons(options=["eps", "x0", "v"], value=space, description="loss space",
+                                 style={"description_width": "initial", "button_width": "56px"}),
+        "axis": W.ToggleButtons(options=["t", "log-SNR"], value="t", description="x axis",
+                                style={"description_width": "initial", "button_width": "72px"}),
         "gamma": W.FloatSlider(value=5.0, min=0.0, max=20.0, step=0.5, description="Min-SNR gamma", style=style),
         "k": W.FloatSlider(value=1.0, min=0.0, max=5.0, step=0.1, description="P2 k", style=style),
         "p2_gamma": W.FloatSlider(value=1.0, min=0.0, max=2.0, step=0.1, description="P2 gamma", style=style),
@@ -198,4 +201,4 @@ def weighting_explorer(kind: str = "linear", T: int = 1000, space: str = "eps") 
         return {"x": x, "t": t, "log_snr": lam_all, "curves": {k: c[1:].numpy() for k, c in curves.items()},
                 "density": dens, "effective": eff, "schedule": sched}, text
 
-    return _box(controls, image, readout, draw)
+    return _box(controls, [["kind", "T"], ["space", "axis"], ["gamma", "k", "p2_gamma"]], image, readout, draw)

@@ -72,9 +72,9 @@ def test_derived_lambda_matches_the_numeric_vlb_weight(schedule):
     d = S.noise_matching()
     a, ab_prev, _ = _per_t(schedule)
     lam_beta = _lambdify(d.results["lambda_beta"], [S.alpha, S.abar_prev])(a, ab_prev)
-    np.testing.assert_allclose(lam_beta, weight(schedule, "vlb", sigma="beta")[1:].numpy(), rtol=1e-10)
+    np.testing.assert_allclose(lam_beta, weight(schedule, "vlb", sigma="beta")[1:].numpy(), rtol=1e-12, atol=1e-12)
     lam_tilde = _lambdify(d.results["lambda_beta_tilde"], [S.alpha, S.abar_prev])(a[1:], ab_prev[1:])
-    np.testing.assert_allclose(lam_tilde, weight(schedule, "vlb", sigma="beta_tilde")[2:].numpy(), rtol=1e-10)
+    np.testing.assert_allclose(lam_tilde, weight(schedule, "vlb", sigma="beta_tilde")[2:].numpy(), rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("schedule", SCHEDULES, ids=lambda s: s.name)

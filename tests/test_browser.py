@@ -77,6 +77,14 @@ def _server(cmd, cwd, env_extra=None):
 @pytest.fixture
 def lab(workdir):
     port, token = _free_port(), "ddpm-edu-test-token"
+    # JupyterLab 4 renders only the cells near the viewport by default; the test reads outputs far
+    # down the notebook, so turn windowing off in this run's fresh settings directory
+    tracker = workdir / "settings" / "@jupyterlab" / "notebook-extension"
+    tracker.mkdir(parents=True)
+    (tracker / "tracker.jupyterlab-settings").write_text('{"windowingMode": "none"}')
+    news = workdir / "settings" / "@jupyterlab" / "apputils-extension"
+    news.mkdir(parents=True)
+    (news / "notification.jupyterlab-settings").write_text('{"fetchNews": "false", "checkForUpdates": false}')
     cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}", "--ServerApp.ip=127.0.0.1",
            f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={workdir / 'notebooks'}",
            f"--LabApp.workspaces_dir={workdir / 'workspaces'}", f"--LabApp.user_settings_dir={workdir / 'settings'}"]
@@ -111,7 +119,12 @@ def _slider_handle(page, label: str, nth: int = 0):
 
 def _readout(page, must_contain: str, nth: int = 0):
     loc = page.locator(".widget-html-content").filter(has_text=must_contain).nth(nth)
-    loc.wait_for(timeout=180_000)
+    try:
+        loc.wait_for(timeout=180_000)
+    except Exception:
+        shot = Path(os.environ.get("TMPDIR", "/tmp")) / f"ddpm-edu-browser-failure-{int(time.time())}.png"
+        page.screenshot(path=str(shot), full_page=True)
+        raise AssertionError(f"no readout containing {must_contain!r}; screenshot: {shot}") from None
     return loc
 
 
@@ -122,10 +135,22 @@ def _image_src(page, nth: int = 0) -> str:
 
 
 def _run_all(page) -> None:
+    """Run > Run All Cells, then wait until a cell has started (a prompt shows [*] or [n]).
+
+    A click that lands before the kernel session is up can be dropped, so it is retried; this waits
+    on the cells' prompts, never on the kernel's "Idle".
+    """
     page.locator(".jp-NotebookPanel").first.wait_for(timeout=120_000)
-    page.locator(".jp-Notebook-ExecutionIndicator, .jp-Toolbar-kernelStatus").first.wait_for(timeout=60_000)
-    page.locator("li.lm-MenuBar-item", has_text="Run").first.click()
-    page.locator('li[data-command="runmenu:run-all"]').click()
+    started = page.locator(".jp-InputArea-prompt").filter(has_text=re.compile(r"\[(\*|\d+)\]"))
+    for _ in range(6):
+        page.locator("li.lm-MenuBar-item", has_text="Run").first.click()
+        page.locator('li[data-command="runmenu:run-all"]').click()
+        try:
+            started.first.wait_for(timeout=20_000)
+            return
+        except Exception:  # noqa: BLE001 - kernel not ready yet: try again
+            page.keyboard.press("Escape")
+    raise AssertionError("Run All Cells never started a cell")
 
 
 def _open_in_lab(browser, lab, notebook):
@@ -135,6 +160,21 @@ def _open_in_lab(browser, lab, notebook):
     return page
 
 
+def _press_and_check(page, slider: str, key: str, new_text: str, expected: str, check_image: bool = True) -> None:
+    """Press ``key`` on the slider's handle; the readout must then read exactly ``expected`` and
+    (optionally) the figure's image must have changed."""
+    before = _image_src(page) if check_image else None
+    handle = _slider_handle(page, slider)
+    handle.focus()
+    handle.press(key)
+    loc = page.locator(".widget-html-content", has_text=new_text)
+    loc.wait_for(timeout=30_000)
+    assert loc.first.inner_text().strip() == expected
+    if check_image:
+        page.wait_for_function("([s]) => document.querySelector('.widget-image').getAttribute('src') !== s",
+                               arg=[before], timeout=30_000)
+
+
 def test_schedule_explorer_in_jupyterlab(browser, lab):
     from ddpm_edu.widgets import schedule_explorer
 
@@ -142,15 +182,7 @@ def test_schedule_explorer_in_jupyterlab(browser, lab):
     _run_all(page)
     # the last cell leaves the explorer at T = 1000: wait for that output, then move the T slider down by one
     _readout(page, "T = 1000: alpha-bar_T")
-    before = _image_src(page)
-    handle = _slider_handle(page, "T")
-    handle.focus()
-    handle.press("ArrowLeft")
-    expected = _plain(schedule_explorer(T=999).readout.value)
-    page.locator(".widget-html-content", has_text="T = 999").wait_for(timeout=30_000)
-    assert page.locator(".widget-html-content", has_text="T = 999").first.inner_text().strip() == expected
-    page.wait_for_function("([s]) => document.querySelector('.widget-image').getAttribute('src') !== s", arg=[before],
-                           timeout=30_000)
+    _press_and_check(page, "T", "ArrowLeft", "T = 999", _plain(schedule_explorer(T=999).readout.value))
     page.close()
 
 
@@ -160,18 +192,9 @@ def test_weighting_explorer_in_jupyterlab(browser, lab):
     page = _open_in_lab(browser, lab, "03_weightings.ipynb")
     _run_all(page)
     _readout(page, "Min-SNR-5 equals simple")
-    before = _image_src(page)
-    handle = _slider_handle(page, "Min-SNR gamma")
-    handle.focus()
-    handle.press("ArrowRight")
     box = weighting_explorer()
     box.controls["gamma"].value = 5.5
-    expected = _plain(box.readout.value)
-    loc = page.locator(".widget-html-content", has_text="Min-SNR-5.5")
-    loc.wait_for(timeout=30_000)
-    assert loc.first.inner_text().strip() == expected
-    page.wait_for_function("([s]) => document.querySelector('.widget-image').getAttribute('src') !== s", arg=[before],
-                           timeout=30_000)
+    _press_and_check(page, "Min-SNR gamma", "ArrowRight", "Min-SNR-5.5", _plain(box.readout.value))
     page.close()
 
 
@@ -190,12 +213,8 @@ def test_voila_explorers_load_five_times_and_respond(browser, workdir):
             page.goto(f"http://127.0.0.1:{port}/", timeout=120_000)
             _readout(page, "T = 1000: alpha-bar_T")
             _readout(page, "Min-SNR-5 equals simple")
-            handle = _slider_handle(page, "T")       # the schedule explorer's T slider comes first
-            handle.focus()
-            handle.press("ArrowLeft")
-            loc = page.locator(".widget-html-content", has_text="T = 999")
-            loc.wait_for(timeout=30_000)
-            assert loc.first.inner_text().strip() == expected, attempt
+            # the schedule explorer's T slider comes first on the page
+            _press_and_check(page, "T", "ArrowLeft", "T = 999", expected)
             page.close()
     finally:
         _stop(proc)

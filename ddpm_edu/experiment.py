@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ._checks import bad, check_choice
+from ._checks import check_choice
 from .data import TOYS, digits, gaussian_mixture_params, toy
 from .models import make_model
 from .optimal import GaussianMixture

@@ -11,14 +11,13 @@
 from __future__ import annotations
 
 import functools
-import math
 
 import numpy as np
 import torch
 from torch import nn
 
 from ._checks import bad, check_choice, check_int
-from .diffusion import TARGETS, model_mean
+from .diffusion import TARGETS, posterior_coefficients
 from .schedules import NoiseSchedule
 
 
@@ -49,7 +48,6 @@ def ancestral_sample(model: nn.Module, schedule: NoiseSchedule, shape, n: int, t
     # per-t scalars, precomputed once: the loop below is eq. 7 with x0 from the model (see model_mean)
     a = schedule.alpha_bars.sqrt().tolist()
     s_ = schedule.one_minus_alpha_bars.sqrt().tolist()
-    from .diffusion import posterior_coefficients
     c0, ct = (c.tolist() for c in posterior_coefficients(schedule))
     std = var.sqrt().tolist()
     x = torch.randn((n,) + tuple(shape), generator=generator, dtype=torch.float64).to(dev, torch.float32)

@@ -5,8 +5,6 @@ import re
 import subprocess
 import sys
 
-import pytest
-
 
 def test_train_writes_metrics_json_and_figures(tmp_path, monkeypatch):
     monkeypatch.setenv("DDPM_EDU_FAST", "1")

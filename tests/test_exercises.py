@@ -1,8 +1,6 @@
 """Every exercise accepts its solution and rejects a wrong answer with a hint."""
 import pytest
-import sympy as sp
 
-from ddpm_edu import exercises
 from ddpm_edu.exercises import EXERCISES, _SOLUTIONS, check
 
 

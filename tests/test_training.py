@@ -90,7 +90,6 @@ def test_stratified_t_puts_one_step_in_each_stratum():
 
 
 def test_per_t_evaluation_uses_common_random_numbers_and_consistent_spaces():
-    zero = torch.nn.Linear(1, 1)
     class Zero(torch.nn.Module):
         def forward(self, x, t):
             return torch.zeros_like(x)

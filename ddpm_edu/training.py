@@ -1,9 +1,13 @@
 """One training loop for every target (eps, x0, v) and every weighting, with per-t bookkeeping.
 
 Design:
-* every random draw (batch indices, t, noise) comes from one CPU ``torch.Generator`` seeded by
-  ``config.seed``, so a run is the same on any device up to floating point, and a run resumed from
-  a checkpoint continues exactly as if uninterrupted (on CPU: bit for bit);
+* every random draw (batch indices, t, noise) comes from one ``torch.Generator`` seeded by
+  ``config.seed``. On CUDA that generator lives on the GPU, so a step needs no host-to-device copy
+  and no synchronisation (CPU and CUDA runs of one seed therefore draw different numbers); on the
+  CPU and on MPS it is a CPU generator. A run resumed from a checkpoint continues exactly as if
+  uninterrupted (on CPU: bit for bit, tested);
+* ``config.compile=True`` compiles the model's forward pass with ``torch.compile`` for the step;
+  the plain module stays in ``trainer.model``, so checkpoints and the EMA are unaffected;
 * the loss at step t is ``w[t] * MSE`` in the target's own space, ``w`` from
   :func:`ddpm_edu.weighting.weight` (so Min-SNR on a v-model is the v-space Min-SNR);
 * a :class:`PerTimestepTracker` keeps the running mean of the *unweighted* per-sample MSE in
@@ -43,7 +47,16 @@ def pick_device(device: str | torch.device | None = None) -> torch.device:
         raise bad("device", device, "device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise bad("device", device, "CUDA is not available on this machine; use 'auto' or 'cpu'")
+    if dev.type == "mps" and not (getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()):
+        raise bad("device", device, "Apple's MPS is not available on this machine; use 'auto' or 'cpu'")
+    if dev.type not in ("cpu", "cuda", "mps"):
+        raise bad("device", device, "device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'")
     return dev
+
+
+def accumulator_dtype(device) -> torch.dtype:
+    """float64 for running sums, except on Apple's MPS, which has no float64."""
+    return torch.float32 if torch.device(device).type == "mps" else torch.float64
 
 
 @dataclass
@@ -63,6 +76,7 @@ class TrainConfig:
     log_every: int = 50
     seed: int = 0
     device: str | None = "auto"
+    compile: bool = False
 
     def validate(self) -> "TrainConfig":
         check_choice("target", self.target, TARGETS)
@@ -80,6 +94,8 @@ class TrainConfig:
         check_int("n_bins", self.n_bins, 1)
         check_int("log_every", self.log_every, 1)
         check_int("seed", self.seed, 0)
+        if not isinstance(self.compile, bool):
+            raise bad("compile", self.compile, "compile must be True or False")
         return self
 
 
@@ -93,20 +109,21 @@ class PerTimestepTracker:
 
     def __init__(self, T: int, n_bins: int = 20, device="cpu"):
         self.T, self.n_bins = check_int("T", T, 1), min(check_int("n_bins", n_bins, 1), T)
-        self.sums = torch.zeros(self.n_bins, dtype=torch.float64, device=device)
-        self.counts = torch.zeros(self.n_bins, dtype=torch.float64, device=device)
+        dtype = accumulator_dtype(device)
+        self.sums = torch.zeros(self.n_bins, dtype=dtype, device=device)
+        self.counts = torch.zeros(self.n_bins, dtype=dtype, device=device)
         self.bin_edges = [1 + (i * T) // self.n_bins for i in range(self.n_bins + 1)]
         self._bin_of_t = torch.tensor([0] + [(t - 1) * self.n_bins // T for t in range(1, T + 1)], device=device)
 
     def update(self, t: torch.Tensor, losses: torch.Tensor) -> None:
         b = self._bin_of_t[t]
-        self.sums.index_add_(0, b, losses.detach().to(torch.float64))
+        self.sums.index_add_(0, b, losses.detach().to(self.sums.dtype))
         self.counts.index_add_(0, b, torch.ones_like(self.sums[b]))
 
     def snapshot(self) -> torch.Tensor:
         means = torch.where(self.counts > 0, self.sums / self.counts.clamp_min(1), torch.full_like(self.sums, math.nan))
         self.sums.zero_(); self.counts.zero_()
-        return means.cpu()
+        return means.to("cpu", torch.float64)
 
     def bin_centers(self) -> list:
         return [(self.bin_edges[i] + self.bin_edges[i + 1] - 1) / 2 for i in range(self.n_bins)]
@@ -168,9 +185,11 @@ class LossSecondMomentSampler:
 
 def stratified_t(n: int, T: int, generator: torch.Generator) -> torch.Tensor:
     """n steps, one in each of n equal strata of 1..T, in random order (antithetic/stratified
-    sampling: every batch covers the whole range, which lowers the variance of the batch loss)."""
-    u = torch.rand(n, generator=generator, dtype=torch.float64)
-    strata = torch.randperm(n, generator=generator).to(torch.float64)
+    sampling: every batch covers the whole range, which lowers the variance of the batch loss).
+    Drawn on the generator's device."""
+    dev = generator.device
+    u = torch.rand(n, generator=generator, dtype=torch.float64 if dev.type != "mps" else torch.float32, device=dev)
+    strata = torch.randperm(n, generator=generator, device=dev).to(u.dtype)
     return (((strata + u) * T / n).floor().long() + 1).clamp(1, T)
 
 
@@ -205,8 +224,10 @@ class Trainer:
         self.ema = copy.deepcopy(self.model).requires_grad_(False)
         opt_kwargs = {"fused": True} if self.device.type in ("cpu", "cuda") else {}
         self.opt = torch.optim.Adam(self.model.parameters(), lr=config.lr, **opt_kwargs)
+        self.forward = torch.compile(self.model) if config.compile else self.model
         self.data = data.to(self.device, torch.float32)
-        self.gen = torch.Generator().manual_seed(config.seed)
+        # random draws on the GPU for CUDA (no copy, no sync per step), on the CPU otherwise
+        self.gen = torch.Generator(self.device if self.device.type == "cuda" else "cpu").manual_seed(config.seed)
         s32 = schedule.to(self.device, torch.float32)
         shape = (-1,) + (1,) * (data.dim() - 1)
         self._a = s32.alpha_bars.sqrt().reshape(shape)
@@ -214,6 +235,7 @@ class Trainer:
         self._w = weight(schedule, config.weighting, config.target, **config.weighting_params).to(self.device, torch.float32)
         self.tracker = PerTimestepTracker(schedule.T, config.n_bins, self.device)
         self.sampler = LossSecondMomentSampler(schedule.T) if config.t_sampling == "importance" else None
+        self._sampler_gen = self.gen if self.gen.device.type == "cpu" else torch.Generator().manual_seed(config.seed + 1)
         self.step = 0
         self.seconds = 0.0
         self.log_steps, self.log_seconds, self.log_loss, self.bins = [], [], [], []
@@ -225,18 +247,19 @@ class Trainer:
     def sample_t(self, n: int):
         """``(t, importance weights or None)`` for a batch of n, by the configured rule."""
         if self.config.t_sampling == "uniform":
-            return torch.randint(1, self.schedule.T + 1, (n,), generator=self.gen), None
+            return torch.randint(1, self.schedule.T + 1, (n,), generator=self.gen, device=self.gen.device), None
         if self.config.t_sampling == "stratified":
             return stratified_t(n, self.schedule.T, self.gen), None
-        t, w = self.sampler.sample(n, self.gen)
+        t, w = self.sampler.sample(n, self._sampler_gen)      # the sampler's table lives on the CPU
         return t, w.to(self.device, torch.float32)
 
     def train_step(self) -> None:
         cfg = self.config
-        idx = torch.randint(0, self.data.shape[0], (cfg.batch_size,), generator=self.gen).to(self.device)
-        t_cpu, iw = self.sample_t(cfg.batch_size)
-        noise = torch.randn((cfg.batch_size,) + tuple(self.data.shape[1:]), generator=self.gen).to(self.device)
-        t = t_cpu.to(self.device)
+        g = self.gen
+        idx = torch.randint(0, self.data.shape[0], (cfg.batch_size,), generator=g, device=g.device).to(self.device)
+        t_drawn, iw = self.sample_t(cfg.batch_size)
+        noise = torch.randn((cfg.batch_size,) + tuple(self.data.shape[1:]), generator=g, device=g.device).to(self.device)
+        t = t_drawn.to(self.device)
         x0 = self.data[idx]
         a, s = self._a[t], self._s[t]
         x_t = a * x0 + s * noise
@@ -246,7 +269,7 @@ class Trainer:
             target = x0
         else:
             target = a * noise - s * x0
-        pred = self.model(x_t, t)
+        pred = self.forward(x_t, t)
         mse = (pred - target).square().flatten(1).mean(1)
         per_sample = self._w[t] * mse
         if iw is not None:
@@ -261,7 +284,7 @@ class Trainer:
             torch._foreach_lerp_(self._ema_params, self._params, 1 - decay)
         self.tracker.update(t, mse.detach())
         if self.sampler is not None:
-            self.sampler.update(t_cpu, (self._w[t] * mse).detach())
+            self.sampler.update(t_drawn, (self._w[t] * mse).detach())
         self._loss_sum += loss.detach()
 
     def _log(self, window: int) -> None:
@@ -316,6 +339,7 @@ class Trainer:
             "tracker": {"sums": self.tracker.sums.cpu(), "counts": self.tracker.counts.cpu()},
             "loss_sum": self._loss_sum.cpu(),
             "sampler": self.sampler.state_dict() if self.sampler is not None else None,
+            "sampler_generator": self._sampler_gen.get_state(),
         }
 
     def save(self, path: str) -> None:
@@ -338,6 +362,8 @@ class Trainer:
         self._loss_sum.copy_(state["loss_sum"])
         if self.sampler is not None and state["sampler"] is not None:
             self.sampler.load_state_dict(state["sampler"])
+        if "sampler_generator" in state:
+            self._sampler_gen.set_state(state["sampler_generator"])
         return self
 
 
@@ -383,7 +409,20 @@ def evaluate_per_t(model: nn.Module, data: torch.Tensor, schedule: NoiseSchedule
     idx = torch.randperm(data.shape[0], generator=g)[:n]
     x0 = data[idx].to(torch.float64)
     noise = torch.randn(x0.shape, generator=g, dtype=torch.float64)
-    model = model.to(dev).eval()
+    p = next(model.parameters(), None)
+    home = p.device if p is not None else torch.device("cpu")
+    was_training = model.training
+    model.to(dev).eval()
+    try:
+        loss, err = _per_t_loop(model, schedule, target, t_values, x0, noise, dev)
+    finally:                                  # the caller's model stays where (and as) it was
+        model.to(home).train(was_training)
+    return PerTLoss(t=t_values, loss={k: torch.stack(v) for k, v in loss.items()},
+                    stderr={k: torch.stack(v) for k, v in err.items()}, target=target, n=n)
+
+
+def _per_t_loop(model, schedule, target, t_values, x0, noise, dev):
+    n = x0.shape[0]
     loss = {sp: [] for sp in TARGETS}
     err = {sp: [] for sp in TARGETS}
     for t in t_values.tolist():
@@ -398,5 +437,4 @@ def evaluate_per_t(model: nn.Module, data: torch.Tensor, schedule: NoiseSchedule
             per = (p - truth[sp]).square().flatten(1).mean(1)
             loss[sp].append(per.mean())
             err[sp].append(per.std() / math.sqrt(n))
-    return PerTLoss(t=t_values, loss={k: torch.stack(v) for k, v in loss.items()},
-                    stderr={k: torch.stack(v) for k, v in err.items()}, target=target, n=n)
+    return loss, err

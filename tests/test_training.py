@@ -7,7 +7,7 @@ import torch
 
 from ddpm_edu import NoiseSchedule, data
 from ddpm_edu.models import ConvDenoiser, MLPDenoiser, SinusoidalEmbedding, make_model
-from ddpm_edu.training import (LossSecondMomentSampler, PerTimestepTracker, TrainConfig, Trainer,
+from ddpm_edu.training import (LossSecondMomentSampler, accumulator_dtype, PerTimestepTracker, TrainConfig, Trainer,
                                evaluate_per_t, pick_device, stratified_t, train)
 
 LIN = NoiseSchedule.linear()
@@ -125,9 +125,42 @@ def test_bad_config_is_a_value_error(kwargs, argument):
 
 def test_device_choice():
     assert pick_device("cpu").type == "cpu"
+    assert accumulator_dtype("mps") == torch.float32 and accumulator_dtype("cpu") == torch.float64   # MPS has no float64
     assert pick_device("auto").type in ("cpu", "cuda", "mps")
     with pytest.raises(ValueError, match="^device="):
         pick_device("tpu")
+    with pytest.raises(ValueError, match="^device="):
+        pick_device("meta")
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="^device="):
             pick_device("cuda")
+    if not torch.backends.mps.is_available():
+        with pytest.raises(ValueError, match="^device='mps'"):
+            pick_device("mps")
+
+
+def test_compiled_step_trains_like_the_eager_step(tmp_path):
+    """config.compile=True runs the forward pass through torch.compile; the run must match the
+    eager one to float tolerance, and checkpoints must hold the plain module's keys."""
+    x = _toy()
+    results = {}
+    for flag in (False, True):
+        torch.manual_seed(0)
+        tr = Trainer(MLPDenoiser(2, width=32), x, LIN, TrainConfig(steps=20, compile=flag, **SMALL))
+        results[flag] = tr.run(progress=False)
+        if flag:
+            tr.save(str(tmp_path / "c.pt"))
+    for p, q in zip(results[False].model.parameters(), results[True].model.parameters()):
+        assert torch.allclose(p, q, atol=1e-4)
+    assert results[False].steps == results[True].steps == 20
+    keys = torch.load(tmp_path / "c.pt", weights_only=True)["model"].keys()
+    assert keys == MLPDenoiser(2, width=32).state_dict().keys()        # no "_orig_mod." prefixes
+
+
+def test_per_t_evaluation_leaves_the_callers_model_as_it_was():
+    model = MLPDenoiser(2, width=8).train()
+    evaluate_per_t(model, _toy(), LIN, "eps", t_values=[1, 500], n=16, device="cpu")
+    assert model.training and next(model.parameters()).device.type == "cpu"
+    model.eval()
+    evaluate_per_t(model, _toy(), LIN, "eps", t_values=[1, 500], n=16, device="cpu")
+    assert not model.training

@@ -30,13 +30,28 @@ def fast_mode() -> bool:
 
 
 def classroom_settings(fast: bool | None = None) -> dict:
-    """Budgets for notebooks and the CLI: the classroom run (under a minute on a laptop CPU), or
-    seconds in fast mode. The model is a 3-layer MLP of width 128 (width 256 is no better here in
-    the same wall time on 2 cores); lr 2e-3 and EMA 0.995 make the per-t curve settle quickly."""
+    """Budgets for notebooks and the CLI: the classroom run, or seconds in fast mode.
+
+    Budgets are step counts, so one seed gives the same figures on every run of a machine: 4000
+    steps take about 20 s on a 2-core CPU and a few seconds on a GPU; ``seconds`` is only a cap
+    for slow machines (60 s). ``compare_steps`` is the budget of *each* model where a notebook
+    compares several. The model is a 3-layer MLP of width 128 (width 256 is no better here in the
+    same wall time on 2 cores); lr 2e-3 and EMA 0.995 make the per-t curve settle quickly."""
     fast = fast_mode() if fast is None else fast
     if fast:
-        return {"steps": 300, "seconds": None, "n_eval": 256, "n_samples": 200, "n_floor": 500, "log_every": 25}
-    return {"steps": None, "seconds": 20.0, "n_eval": 1024, "n_samples": 1000, "n_floor": 2000, "log_every": 50}
+        return {"steps": 300, "seconds": None, "compare_steps": 300, "compare_seconds": None,
+                "n_eval": 256, "n_samples": 200, "n_floor": 500, "log_every": 25}
+    return {"steps": 4000, "seconds": 60.0, "compare_steps": 2000, "compare_seconds": 30.0,
+            "n_eval": 1024, "n_samples": 1000, "n_floor": 2000, "log_every": 50}
+
+
+def budget(kind: str = "one", fast: bool | None = None) -> dict:
+    """``{"steps", "seconds"}`` to pass to :func:`run`: ``"one"`` for a notebook's main run,
+    ``"each"`` for each of several models trained to be compared."""
+    check_choice("kind", kind, ("one", "each"))
+    s = classroom_settings(fast)
+    return {"steps": s["steps"], "seconds": s["seconds"]} if kind == "one" else \
+        {"steps": s["compare_steps"], "seconds": s["compare_seconds"]}
 
 
 def load_data(name: str, seed: int = 0):
@@ -94,7 +109,7 @@ def run(data: str = "digits", target: str = "eps", weighting: str = "simple", we
         schedule: str = "linear", T: int = 1000, steps: int | None = None, seconds: float | None = None,
         seed: int = 0, device: str | None = "auto", width: int = 128, model: str = "mlp", batch_size: int = 256,
         lr: float = 2e-3, ema_decay: float = 0.995, t_sampling: str = "uniform", sample_sigma: str = "beta",
-        with_floor: bool = True, progress: bool = True, settings: dict | None = None) -> Experiment:
+        with_floor: bool = True, progress: bool = True, settings: dict | None = None, compile: bool = False) -> Experiment:
     """Train, evaluate per t, compute the floor, sample and score. Unset budgets come from
     :func:`classroom_settings` (fast mode aware)."""
     check_choice("data", data, DATASETS)
@@ -107,7 +122,8 @@ def run(data: str = "digits", target: str = "eps", weighting: str = "simple", we
     net = make_model(model, shape, width=width)
     cfg = TrainConfig(target=target, weighting=weighting, weighting_params=weighting_params or {}, steps=steps,
                       seconds=seconds, batch_size=batch_size, lr=lr, ema_decay=ema_decay, t_sampling=t_sampling,
-                      log_every=settings.get("log_every", 50), seed=seed, device=device)
+                      log_every=settings.get("log_every", 50), seed=seed, device=device,
+                      compile=compile)
     result = Trainer(net, train_data, sched, cfg).run(progress=progress)
     per_t = evaluate_per_t(result.ema, held_out, sched, target, n=settings["n_eval"], seed=seed + 1, device=device)
     floor = None

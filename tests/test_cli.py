@@ -38,3 +38,11 @@ def test_bench_prints_a_table_and_the_ratio_line():
     lines = proc.stdout.strip().splitlines()
     assert lines[0].split()[:2] == ["device", "what"]
     assert re.fullmatch(r"ours/reference steps per second: \d+\.\d\d", lines[-1])
+
+
+def test_bench_reports_a_compile_mode_that_fails_instead_of_crashing(monkeypatch):
+    import torch
+    from ddpm_edu import bench
+    monkeypatch.setattr(bench, "COMPILE_MODES", ("no-such-mode",))
+    rows, speedups = bench._compiled_rows(torch.device("cpu"), 16, 100.0)
+    assert len(rows) == 1 and rows[0][2].startswith("failed: ") and speedups == []

@@ -334,6 +334,7 @@ class Trainer:
         return {
             "model": self.model.state_dict(), "ema": self.ema.state_dict(), "opt": self.opt.state_dict(),
             "step": self.step, "seconds": self.seconds, "generator": self.gen.get_state(),
+            "generator_device": self.gen.device.type,
             "log_steps": list(self.log_steps), "log_seconds": list(self.log_seconds), "log_loss": list(self.log_loss),
             "bins": [b.clone() for b in self.bins],
             "tracker": {"sums": self.tracker.sums.cpu(), "counts": self.tracker.counts.cpu()},
@@ -352,6 +353,10 @@ class Trainer:
     def load(self, path: str) -> "Trainer":
         """Restore a checkpoint written by :meth:`save` (loaded with ``weights_only=True``)."""
         state = torch.load(path, map_location="cpu", weights_only=True)
+        saved_on = state.get("generator_device", "cpu")
+        if saved_on != self.gen.device.type:
+            raise bad("path", path, f"this checkpoint's random stream was drawn on {saved_on} and this trainer draws on "
+                                    f"{self.gen.device.type}; resume it with device='{saved_on}'")
         self.model.load_state_dict(state["model"]); self.ema.load_state_dict(state["ema"])
         self.opt.load_state_dict(state["opt"])
         self.step, self.seconds = int(state["step"]), float(state["seconds"])

@@ -164,3 +164,13 @@ def test_per_t_evaluation_leaves_the_callers_model_as_it_was():
     model.eval()
     evaluate_per_t(model, _toy(), LIN, "eps", t_values=[1, 500], n=16, device="cpu")
     assert not model.training
+
+
+def test_resuming_on_another_kind_of_device_is_refused_with_a_reason(tmp_path):
+    tr = Trainer(MLPDenoiser(2, width=8), _toy(), LIN, TrainConfig(steps=3, **SMALL))
+    tr.run(progress=False)
+    state = tr.state_dict()
+    state["generator_device"] = "cuda"              # as a CUDA run would have written it
+    torch.save(state, tmp_path / "gpu.pt")
+    with pytest.raises(ValueError, match="^path=.*drawn on cuda"):
+        Trainer(MLPDenoiser(2, width=8), _toy(), LIN, TrainConfig(steps=6, **SMALL)).load(str(tmp_path / "gpu.pt"))

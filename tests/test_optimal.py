@@ -81,3 +81,21 @@ def test_bad_mixtures_are_rejected():
         GaussianMixture(torch.zeros(2, 2), -1.0)
     with pytest.raises(ValueError, match="^std="):
         GaussianMixture.empirical(torch.zeros(3, 2)).log_prob(torch.zeros(1, 2))
+
+
+def test_one_dimensional_mixture_posterior_matches_quadrature():
+    """1-D, two unequal components: E[x0 | x_t] and Var[x0 | x_t] against a brute-force integral over x0."""
+    means, std, w = torch.tensor([[-1.5], [2.0]], dtype=torch.float64), 0.4, torch.tensor([0.3, 0.7], dtype=torch.float64)
+    gm = GaussianMixture(means, std, w)
+    grid = torch.linspace(-8, 8, 200_001, dtype=torch.float64)
+    prior = gm.log_prob(grid[:, None]).exp()
+    for ab in (0.999, 0.5, 0.02):
+        a, s2 = math.sqrt(ab), 1 - ab
+        x_t = torch.tensor([[-2.0], [0.1], [1.7]], dtype=torch.float64)
+        mean, tr = gm.posterior(x_t, ab)
+        for i in range(3):
+            lik = torch.exp(-(x_t[i, 0] - a * grid) ** 2 / (2 * s2))
+            post = prior * lik / torch.trapezoid(prior * lik, grid)
+            m1 = torch.trapezoid(grid * post, grid)
+            var = torch.trapezoid((grid - m1) ** 2 * post, grid)
+            assert abs(float(mean[i, 0] - m1)) < 1e-6 and abs(float(tr[i] - var)) < 1e-6, (ab, i)

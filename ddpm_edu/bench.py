@@ -53,10 +53,19 @@ def _sync(device):
         torch.cuda.synchronize()
 
 
-def steps_per_second(step, device, block=50, repeats=5, warmup=20):
-    """Median steps/s over ``repeats`` blocks of ``block`` steps."""
-    for _ in range(warmup):
+def steps_per_second(step, device, block=None, repeats=5, warmup=20, block_seconds=0.25):
+    """Median steps/s over ``repeats`` blocks. Without ``block``, a block is as many steps as take
+    about ``block_seconds`` (at the pace of 10 steps after the warm-up, at least 50), so fast GPU
+    steps are not timed over a few milliseconds."""
+    for _ in range(warmup):              # first calls: allocation, compilation, CUDA graph capture
         step()
+    if block is None:
+        _sync(device)
+        t0 = time.perf_counter()
+        for _ in range(10):
+            step()
+        _sync(device)
+        block = max(50, int(block_seconds * 10 / max(time.perf_counter() - t0, 1e-9)))
     rates = []
     for _ in range(repeats):
         _sync(device)

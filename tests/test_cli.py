@@ -46,3 +46,18 @@ def test_bench_reports_a_compile_mode_that_fails_instead_of_crashing(monkeypatch
     monkeypatch.setattr(bench, "COMPILE_MODES", ("no-such-mode",))
     rows, speedups = bench._compiled_rows(torch.device("cpu"), 16, 100.0)
     assert len(rows) == 1 and rows[0][2].startswith("failed: ") and speedups == []
+
+
+def test_bench_blocks_are_sized_by_the_pace_of_the_step():
+    import time
+    import torch
+    from ddpm_edu.bench import steps_per_second
+    calls = []
+
+    def step():                      # a 2 ms step: a 0.4 s block is about 200 steps
+        calls.append(1)
+        time.sleep(0.002)
+    rate = steps_per_second(step, torch.device("cpu"), repeats=3, warmup=5, block_seconds=0.4)
+    timed = len(calls) - 5 - 10
+    assert 3 * 100 <= timed <= 3 * 200 and timed % 3 == 0
+    assert 250 < rate <= 500

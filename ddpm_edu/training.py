@@ -33,24 +33,31 @@ from .weighting import WEIGHTINGS, weight
 T_SAMPLING = ("uniform", "stratified", "importance")
 
 
+_DEVICES = "device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'"
+
+
+def _mps_available() -> bool:
+    return getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+
+
 def pick_device(device: str | torch.device | None = None) -> torch.device:
     """``None``/"auto": CUDA if available, then Apple's MPS, then the CPU; otherwise the named device."""
     if device is None or device == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        if _mps_available():
             return torch.device("mps")
         return torch.device("cpu")
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError):
-        raise bad("device", device, "device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'") from None
+        raise bad("device", device, _DEVICES) from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise bad("device", device, "CUDA is not available on this machine; use 'auto' or 'cpu'")
-    if dev.type == "mps" and not (getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()):
+    if dev.type == "mps" and not _mps_available():
         raise bad("device", device, "Apple's MPS is not available on this machine; use 'auto' or 'cpu'")
     if dev.type not in ("cpu", "cuda", "mps"):
-        raise bad("device", device, "device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'")
+        raise bad("device", device, _DEVICES)
     return dev
 
 
@@ -186,10 +193,10 @@ class LossSecondMomentSampler:
 def stratified_t(n: int, T: int, generator: torch.Generator) -> torch.Tensor:
     """n steps, one in each of n equal strata of 1..T, in random order (antithetic/stratified
     sampling: every batch covers the whole range, which lowers the variance of the batch loss).
-    Drawn on the generator's device."""
+    Drawn on the generator's device (the CPU or a CUDA device)."""
     dev = generator.device
-    u = torch.rand(n, generator=generator, dtype=torch.float64 if dev.type != "mps" else torch.float32, device=dev)
-    strata = torch.randperm(n, generator=generator, device=dev).to(u.dtype)
+    u = torch.rand(n, generator=generator, dtype=torch.float64, device=dev)
+    strata = torch.randperm(n, generator=generator, device=dev).to(torch.float64)
     return (((strata + u) * T / n).floor().long() + 1).clamp(1, T)
 
 

@@ -73,3 +73,33 @@ def check_timesteps(name: str, t, T: int, low: int = 1) -> torch.Tensor:
         raise bad(name, t.tolist() if t.numel() <= 8 else f"tensor with range {int(t.min())}..{int(t.max())}",
                   f"time steps must lie in {low}..{T} (t follows the math: 1 is the first noising step)")
     return t.to(torch.int64)
+
+
+def check_tensor(name: str, x, *, min_dim: int = 0, allow_int: bool = True) -> torch.Tensor:
+    """Return ``x`` as a floating-point tensor after checking it is a tensor with finite entries.
+
+    Integer tensors are converted to float64 (``allow_int``) rather than computed in integer
+    arithmetic, which would truncate every coefficient; bool and complex tensors are refused.
+    """
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name}={type(x).__name__} is not allowed: {name} must be a torch.Tensor")
+    if x.dtype == torch.bool or x.dtype.is_complex:
+        raise TypeError(f"{name} of dtype {x.dtype} is not allowed: {name} must hold real numbers")
+    if not x.dtype.is_floating_point:
+        if not allow_int:
+            raise TypeError(f"{name} of dtype {x.dtype} is not allowed: {name} must be a floating-point tensor")
+        x = x.to(torch.float64)
+    if x.dim() < min_dim:
+        raise bad(name, f"tensor of shape {tuple(x.shape)}", f"{name} must have at least {min_dim} dimensions")
+    if x.numel() and not torch.isfinite(x).all():
+        n_bad = int((~torch.isfinite(x)).sum())
+        raise bad(name, f"tensor with {n_bad} NaN or infinite entries", f"every entry of {name} must be finite")
+    return x
+
+
+def check_data(name: str, data) -> torch.Tensor:
+    """Training data: a finite tensor (N, ...) with N >= 1 examples of at least one number each."""
+    data = check_tensor(name, data, min_dim=1)
+    if data.dim() < 2 or data.shape[0] < 1 or data[0].numel() < 1:
+        raise bad(name, f"tensor of shape {tuple(data.shape)}", f"{name} must have shape (N, ...) with N >= 1 examples")
+    return data

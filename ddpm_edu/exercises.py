@@ -22,19 +22,33 @@ class Exercise:
     rel_tol: float = 1e-3
 
 
+KIND_WORDS = {
+    "number": "a number (an int or a float)",
+    "integer": "an integer",
+    "word": "a word in quotes",
+    "function": "a Python function (def or lambda)",
+    "sympy": "a SymPy expression",
+}
+
+
 @dataclass(frozen=True)
 class Verdict:
+    """The answer to a check: ``correct``, and a message; ``answered`` is False for ``None``."""
     correct: bool
     message: str
+    answered: bool = True
 
     def __bool__(self) -> bool:
         return self.correct
 
+    def _heading(self) -> str:
+        return "Correct." if self.correct else ("Not answered yet." if not self.answered else "Not yet.")
+
     def _repr_markdown_(self) -> str:
-        return ("**Correct.** " if self.correct else "**Not yet.** ") + self.message
+        return f"**{self._heading()}** {self.message}"
 
     def __repr__(self) -> str:
-        return ("Correct. " if self.correct else "Not yet. ") + self.message
+        return f"{self._heading()} {self.message}"
 
 
 def _lin():
@@ -53,9 +67,8 @@ def _sol_02_2():
 
 
 def _sol_02_3():
-    from .schedules import NoiseSchedule
-    ab = float(NoiseSchedule.cosine().alpha_bars[-1])
-    return 0.5 * (-ab - math.log1p(-ab))      # L_T at x0 = 0, nats per dimension
+    ab = float(_lin().alpha_bars[-1])
+    return -0.5 * math.log1p(-ab)             # L_T at x0 = 1: (ab - ab - log(1 - ab)) / 2, nats per dimension
 
 
 def _sol_03_1():
@@ -73,7 +86,7 @@ def _sol_03_3():
 
 
 def _sol_04_1():
-    return lambda alpha_bar: alpha_bar
+    return lambda alpha_bar, c2: alpha_bar * c2 / (alpha_bar * c2 + 1 - alpha_bar)
 
 
 def _sol_04_2():
@@ -86,7 +99,7 @@ def _sol_05_1():
 
 
 def _sol_05_2():
-    return "x0"
+    return 0.5 + 0.5 / 4.0                    # v-MSE = eps-MSE + x0-MSE and x0-MSE = eps-MSE / SNR
 
 
 def _sol_06_1():
@@ -103,22 +116,26 @@ EXERCISES = {
     "02.2": Exercise("02", "Write lambda_t for sigma_t^2 = beta-tilde_t as a SymPy expression in S.alpha and S.abar_prev.",
                      "sympy", "Substitute sigma^2 = (1 - abar_{t-1}) / (1 - abar_t) * beta_t into lambda_t and simplify; "
                      "abar_t = alpha_t * abar_{t-1}."),
-    "02.3": Exercise("02", "Predict L_T (nats per dimension) for x0 = 0 on the cosine schedule.", "number",
-                     "L_T = (abar_T x0^2 - abar_T - log(1 - abar_T)) / 2; with abar_T ~ 1e-9 it is tiny.", rel_tol=1e-2),
+    "02.3": Exercise("02", "Predict L_T (nats per dimension) for one pixel x0 = 1 on the linear schedule "
+                     "(T = 1000, alpha-bar_T = lin.alpha_bars[-1]).", "number",
+                     "L_T = (abar_T x0^2 - abar_T - log(1 - abar_T)) / 2; at x0 = 1 two terms cancel. Compute "
+                     "log(1 - abar_T) as math.log1p(-abar_T): it keeps its digits when abar_T is tiny.", rel_tol=1e-3),
     "03.1": Exercise("03", "Write Min-SNR-gamma's weight on the v-MSE as a function w(snr, gamma).", "function",
                      "Start from min(SNR, gamma) on the x0-MSE and use v-MSE = (1 + SNR) x0-MSE."),
     "03.2": Exercise("03", "From which t on does Min-SNR-5 equal the simple weight (eps space, linear schedule)?",
                      "integer", "In eps space Min-SNR is min(SNR, gamma) / SNR: it is 1 once SNR_t <= gamma."),
     "03.3": Exercise("03", "P2 with k = 1, gamma = 1 on the eps-MSE: the weight at t = 1 divided by that at t = T (linear).",
                      "number", "The eps-space P2 weight is 1 / (k + SNR_t)^gamma; it is small where SNR is large."),
-    "04.1": Exercise("04", "For standard Gaussian data, the best possible eps-loss at step t as a function of alpha_bar.",
-                     "function", "E[eps | x_t] = sqrt(1 - abar) x_t for x0 ~ N(0, I); compute E(eps - that)^2."),
+    "04.1": Exercise("04", "Data with independent Gaussian pixels of variance c2 (mean 0): the best possible "
+                     "eps-loss per pixel at step t, as a function w(alpha_bar, c2).", "function",
+                     "x_t = a x0 + s eps is Gaussian with variance a^2 c2 + s^2, so E[eps | x_t] = s x_t / (a^2 c2 + s^2); "
+                     "the leftover variance of eps is 1 - s^2 / (a^2 c2 + s^2). (For c2 = 1 it is alpha_bar.)"),
     "04.2": Exercise("04", "A model's eps-MSE at t = 1 (linear schedule) is 1.0. What is its x0-MSE there?", "number",
                      "eps-MSE = SNR_t x0-MSE, and SNR_1 = (1 - beta_1) / beta_1."),
     "05.1": Exercise("05", "Write v as a function of (eps, x_t, alpha_bar).", "function",
                      "v = sqrt(abar) eps - sqrt(1 - abar) x0 and x0 = (x_t - sqrt(1 - abar) eps) / sqrt(abar)."),
-    "05.2": Exercise("05", "Which model ('eps', 'x0' or 'v') has the largest own-space loss at t = T? A word.", "word",
-                     "At t = T, x_t is almost pure noise: which of eps, x0, v can be read off it, and which not at all?"),
+    "05.2": Exercise("05", "A model's eps-MSE at some t is 0.5 and SNR_t = 4 there. What is the same model's v-MSE?",
+                     "number", "For one model, v-MSE = eps-MSE + x0-MSE (notebook 02), and x0-MSE = eps-MSE / SNR_t."),
     "06.1": Exercise("06", "The factor that turns nats per dimension into bits per dimension.", "number",
                      "1 bit = log 2 nats."),
     "06.2": Exercise("06", "Importance sampling of t reweights each term by 1/(T p(t)). What is E over p of that weight?",
@@ -137,7 +154,7 @@ def _grid_args(key):
         snr = np.exp(rng.uniform(-8, 8, 50))
         return [(s, g) for s, g in zip(snr, rng.uniform(0.5, 10, 50))]
     if key == "04.1":
-        return [(a,) for a in rng.uniform(0.001, 0.999, 50)]
+        return [(a, c2) for a, c2 in zip(rng.uniform(0.001, 0.999, 50), rng.uniform(0.05, 3.0, 50))]
     return [(e, x, a) for e, x, a in zip(rng.normal(size=50), rng.normal(size=50), rng.uniform(0.01, 0.99, 50))]
 
 
@@ -148,25 +165,41 @@ def check(exercise: str, answer) -> Verdict:
     ex = EXERCISES[exercise]
     sol = _SOLUTIONS[exercise]()
     wrong = Verdict(False, "Hint: " + ex.hint)
+    expected = KIND_WORDS[ex.kind]
+    if answer is None:
+        return Verdict(False, f"Replace None with {expected}, then run the cell again.", answered=False)
+    wrong_type = Verdict(False, f"The answer should be {expected}, not a {type(answer).__name__}. Hint: {ex.hint}")
     try:
         if ex.kind == "number":
-            ok = isinstance(answer, (int, float, np.floating)) and math.isfinite(float(answer)) and \
-                math.isclose(float(answer), sol, rel_tol=ex.rel_tol)
+            if isinstance(answer, bool) or not isinstance(answer, (int, float, np.integer, np.floating)):
+                return wrong_type
+            ok = math.isfinite(float(answer)) and math.isclose(float(answer), sol, rel_tol=ex.rel_tol)
         elif ex.kind == "integer":
-            ok = isinstance(answer, (int, np.integer)) and not isinstance(answer, bool) and int(answer) == sol
+            if isinstance(answer, bool) or not isinstance(answer, (int, np.integer)):
+                return wrong_type
+            ok = int(answer) == sol
         elif ex.kind == "word":
-            ok = isinstance(answer, str) and answer.strip().lower() == sol
+            if not isinstance(answer, str):
+                return wrong_type
+            ok = answer.strip().lower() == sol
         elif ex.kind == "function":
             if not callable(answer):
-                return Verdict(False, "Answer with a Python function (def or lambda). Hint: " + ex.hint)
-            ok = all(np.isclose(float(answer(*args)), float(sol(*args)), rtol=1e-6, atol=1e-12) for args in _grid_args(exercise))
+                return wrong_type
+            grid = _grid_args(exercise)
+            if answer(*grid[0]) is None:
+                return Verdict(False, "Your function returns None: replace `return None` with your formula.",
+                               answered=False)
+            ok = all(np.isclose(float(answer(*args)), float(sol(*args)), rtol=1e-6, atol=1e-12) for args in grid)
         else:  # sympy
             import sympy as sp
 
+            if not isinstance(answer, sp.Basic):
+                return wrong_type
             from .symbolic import is_zero
-            ok = isinstance(answer, sp.Basic) and is_zero(answer - sol)
+            ok = is_zero(answer - sol)
     except Exception as err:  # noqa: BLE001 - a wrong answer must never crash the notebook
-        return Verdict(False, f"Your answer raised {type(err).__name__}: {err}. Hint: {ex.hint}")
+        where = "Your function raised" if ex.kind == "function" else "Checking your answer raised"
+        return Verdict(False, f"{where} {type(err).__name__}: {err}. Hint: {ex.hint}")
     return Verdict(True, "Well done.") if ok else wrong
 
 

@@ -1,4 +1,4 @@
-"""Tiny denoisers: an MLP for 2-D points and flattened digits, a small conv net for 8x8 images.
+"""Tiny denoisers: a residual MLP for 2-D points and flattened digits, a small conv net for 8x8 images.
 
 Every model maps ``(x_t, t) -> prediction`` of the same shape as ``x_t``; what the prediction
 means (eps, x0 or v) is decided by the loss it is trained with, not by the model.
@@ -33,25 +33,35 @@ class SinusoidalEmbedding(nn.Module):
 
 
 class MLPDenoiser(nn.Module):
-    """x (B, ...) flattened to D numbers, concatenated with the t-embedding, then ``depth`` SiLU
-    layers of ``width``; the output is reshaped back to x's shape."""
+    """A residual MLP: x (B, ...) flattened to D numbers and concatenated with the t-embedding, a
+    linear map to ``width``, then ``blocks`` residual blocks h <- h + W2 SiLU(W1 LayerNorm(h)), and
+    a LayerNorm and linear map back to D; the output is reshaped to x's shape.
 
-    def __init__(self, data_dim: int, width: int = 256, depth: int = 3, emb_dim: int = 64):
+    Why this shape: on the 8x8 digits, with the same 4000 steps, it gives samples that look like
+    digits (Frechet digit distance about 5, against about 22 for a plain 3-layer SiLU MLP of the
+    same width; README, "Sample quality"). The LayerNorm keeps hidden activations on one scale at
+    every t, and the residual path lets the network pass x_t through (what an eps-model needs at
+    large t). The same pattern (pre-norm residual blocks) is the backbone of transformer
+    denoisers (e.g. Peebles & Xie 2023, DiT).
+    """
+
+    def __init__(self, data_dim: int, width: int = 128, blocks: int = 2, emb_dim: int = 64):
         super().__init__()
         self.data_dim = check_int("data_dim", data_dim, 1)
         width = check_int("width", width, 1)
-        depth = check_int("depth", depth, 1)
+        blocks = check_int("blocks", blocks, 0)
         self.embed = SinusoidalEmbedding(emb_dim)
-        layers, d_in = [], self.data_dim + emb_dim
-        for _ in range(depth):
-            layers += [nn.Linear(d_in, width), nn.SiLU()]
-            d_in = width
-        layers.append(nn.Linear(d_in, self.data_dim))
-        self.net = nn.Sequential(*layers)
+        self.inp = nn.Linear(self.data_dim + emb_dim, width)
+        self.blocks = nn.ModuleList(
+            nn.Sequential(nn.LayerNorm(width), nn.Linear(width, width), nn.SiLU(), nn.Linear(width, width))
+            for _ in range(blocks))
+        self.out = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, self.data_dim))
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        flat = x.reshape(x.shape[0], -1)
-        return self.net(torch.cat([flat, self.embed(t)], dim=1)).reshape(x.shape)
+        h = self.inp(torch.cat([x.reshape(x.shape[0], -1), self.embed(t)], dim=1))
+        for block in self.blocks:
+            h = h + block(h)
+        return self.out(h).reshape(x.shape)
 
 
 class ConvDenoiser(nn.Module):

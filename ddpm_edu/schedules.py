@@ -84,7 +84,8 @@ class NoiseSchedule:
         log_alphas = torch.log1p(-betas)                  # log alpha_t, exact near 0
         log_abar = torch.cumsum(log_alphas, 0)            # log alpha-bar_t
         alpha_bars = torch.exp(log_abar)
-        one_minus = -torch.expm1(log_abar)                # 1 - alpha-bar_t without cancellation
+        one_minus = 0.0 - torch.expm1(log_abar)           # 1 - alpha-bar_t without cancellation; 0.0 - (not a
+        # negation) so that index 0 is +0.0: -expm1(0) is -0.0, which made beta-tilde_1 = -0.0 and lambda_1 = -inf
         with torch.no_grad():
             log_snr = log_abar - torch.log(one_minus)     # index 0: 0 - log 0 = +inf
             snr = torch.exp(log_snr)

@@ -52,6 +52,10 @@ class Derivation:
         """The claims SymPy could not prove (an empty list means every step checks out)."""
         return [claim for claim, ok in self.verify().items() if not ok]
 
+    def step_latex(self, name: str) -> str:
+        """One displayed line: the step's title (words, with ``$...$`` math) and its expression."""
+        return title_latex(name + ":") + r"\quad " + self.latex(self.steps[name])
+
     def show(self) -> None:
         """Display every step as LaTeX in Jupyter (plain text elsewhere)."""
         try:
@@ -60,8 +64,35 @@ class Derivation:
             for name, expr in self.steps.items():
                 print(f"{name}: {expr}")
             return
-        for name, expr in self.steps.items():
-            display(Math(r"\text{" + name + r":}\quad " + self.latex(expr)))
+        for name in self.steps:
+            display(Math(self.step_latex(name)))
+
+
+_TEXT_SPECIALS = set("\\_^{}#%&~")
+
+
+def title_latex(title: str) -> str:
+    """A step title written as words with ``$...$`` math, as one line of LaTeX math.
+
+    Words go inside ``\\text{...}``, math stays math: "after Bayes' rule on $q(x_t \\mid x_{t-1})$"
+    becomes ``\\text{after Bayes' rule on }q(x_t \\mid x_{t-1})``. Putting ``x_t`` inside ``\\text{}``
+    is what MathJax rejects ("'_' allowed only in math mode"), so a word part holding a TeX special
+    character is refused here rather than rendered as an error box.
+    """
+    parts = title.split("$")
+    if len(parts) % 2 == 0:
+        raise ValueError(f"title={title!r} is not allowed: every $ that opens math must be closed")
+    out = []
+    for i, part in enumerate(parts):
+        if i % 2:                                   # math
+            out.append(part)
+        elif part:
+            bad_chars = sorted(set(part) & _TEXT_SPECIALS)
+            if bad_chars:
+                raise ValueError(f"title={title!r} is not allowed: {' '.join(bad_chars)} outside $...$ "
+                                 "(write math between dollar signs)")
+            out.append(r"\text{" + part + "}")
+    return "".join(out)
 
 
 def is_zero(expr) -> bool:
@@ -130,10 +161,10 @@ def elbo_decomposition(T: int = 3) -> Derivation:
     grouped = -(L_T + sp.Add(*L_mid) + L_0)
     Ls = sp.symbols(f"L_0:{T + 1}")
     steps = {
-        "joint ratio": sp.log(ratio),
-        "Bayes on q(x_t|x_{t-1}), t >= 2": sp.log(after_bayes),
-        "grouped": sp.Eq(sp.log(after_bayes), grouped, evaluate=False),
-        "names": sp.Eq(sp.Symbol("-ELBO"), sp.Symbol("L_T") + sp.Add(*Ls[1:T]) + Ls[0], evaluate=False),
+        "inside the expectation": sp.log(ratio),
+        r"after Bayes' rule on $q(x_t \mid x_{t-1})$ for $t \ge 2$": sp.log(after_bayes),
+        "grouped into terms": sp.Eq(sp.log(after_bayes), grouped, evaluate=False),
+        "named": sp.Eq(sp.Symbol("-ELBO"), sp.Symbol("L_T") + sp.Add(*Ls[1:T]) + Ls[0], evaluate=False),
     }
     tele = sp.Mul(*[q(X[t], X[0]) / q(X[t - 1], X[0]) for t in range(2, T + 1)])
     proofs = {
@@ -175,10 +206,10 @@ def gaussian_kl() -> Derivation:
     iso = d * sp.log(s2 / s1) + d * s1 ** 2 / (2 * s2 ** 2) + D2 / (2 * s2 ** 2) - d / 2
     sq = sum((a - b) ** 2 for a, b in zip(mus1, mus2))
     steps = {
-        "log p(x) - log q(x)": log_ratio,
-        "E_p[x^k], k = 0, 1, 2": sp.Matrix([moments[k] for k in sorted(moments)]).T,
-        "KL = integral of p log(p/q)": integrated,
-        "isotropic, d dimensions": iso,
+        r"$\log p(x) - \log q(x)$": log_ratio,
+        r"$\mathbb{E}_p[x^k]$ for $k = 0, 1, 2$": sp.Matrix([moments[k] for k in sorted(moments)]).T,
+        r"$D_{KL} = \int p \log(p/q)\, dx$": integrated,
+        "isotropic, $d$ dimensions": iso,
     }
     proofs = {
         "the integral equals the closed form": integrated - closed,
@@ -211,11 +242,11 @@ def posterior() -> Derivation:
     mean_eps_form = (xt - beta / sp.sqrt(1 - abar_t) * eps) / sp.sqrt(alpha)
     square = -(xprev - mean) ** 2 / (2 * var)
     steps = {
-        "log q(x_t|x_{t-1}) + log q(x_{t-1}|x_0), up to constants": quad,
-        "precision A (coefficient of -x_{t-1}^2/2)": sp.simplify(A),
-        "variance 1/A": sp.factor(var),
-        "mean B/A": sp.collect(sp.simplify(mean), [x0, xt]),
-        "mean with x_0 = (x_t - sqrt(1-abar_t) eps)/sqrt(abar_t)": mean_eps,
+        r"$\log q(x_t \mid x_{t-1}) + \log q(x_{t-1} \mid x_0)$, up to constants": quad,
+        r"precision $A$ (the coefficient of $-x_{t-1}^2/2$)": sp.simplify(A),
+        "variance $1/A$": sp.factor(var),
+        "mean $B/A$": sp.collect(sp.simplify(mean), [x0, xt]),
+        r"mean with $x_0 = (x_t - \sqrt{1 - \bar\alpha_t}\,\epsilon) / \sqrt{\bar\alpha_t}$": mean_eps,
     }
     proofs = {
         "completing the square leaves only constants in x_{t-1}": sp.diff(quad - square, xprev),
@@ -259,11 +290,11 @@ def noise_matching() -> Derivation:
     lam_tilde = sp.simplify(lam.subs(sigma2, beta_tilde))
     snr = lambda ab: ab / (1 - ab)
     steps = {
-        "mu-tilde (eps form)": mu_tilde,
-        "||mu-tilde - mu_theta||^2": sq,
-        "lambda_t": lam,
-        "lambda_t, sigma^2 = beta_t": lam_beta,
-        "lambda_t, sigma^2 = beta-tilde_t": lam_tilde,
+        r"$\tilde\mu_t$ in eps form": mu_tilde,
+        r"$\lVert \tilde\mu_t - \mu_\theta \rVert^2$": sq,
+        r"$\lambda_t$": lam,
+        r"$\lambda_t$ with $\sigma_t^2 = \beta_t$": lam_beta,
+        r"$\lambda_t$ with $\sigma_t^2 = \tilde\beta_t$": lam_tilde,
     }
     proofs = {
         "||mu-tilde - mu_theta||^2 = (1-alpha)^2/(alpha(1-abar)) (eps-eps_theta)^2":
@@ -309,9 +340,12 @@ def parameterizations() -> Derivation:
     proofs["eps-MSE = SNR x0-MSE"] = err_eps2 - snr * err_x02
     proofs["v-MSE = (1 + SNR) x0-MSE"] = err_v2 - (1 + snr) * err_x02
     proofs["a^2 + s^2 = 1 (variance preserving)"] = a ** 2 + s ** 2 - 1
-    steps = {f"{dst} from ({src}, x_t)": sp.Eq(names[dst], table[(src, dst)], evaluate=False) for (src, dst) in table}
-    steps["x0 error"] = sp.factor(sp.simplify(err_x02))
-    steps["v error"] = sp.factor(sp.simplify(err_v2))
+    proofs["v-MSE = eps-MSE + x0-MSE (v is above both)"] = err_v2 - (err_eps2 + err_x02)
+    tex = {"eps": r"\epsilon", "x0": "x_0", "v": "v"}
+    steps = {f"${tex[dst]}$ from $({tex[src]}, x_t)$": sp.Eq(names[dst], table[(src, dst)], evaluate=False)
+             for (src, dst) in table}
+    steps["squared $x_0$ error of an eps-model"] = sp.factor(sp.simplify(err_x02))
+    steps["squared $v$ error of an eps-model"] = sp.factor(sp.simplify(err_v2))
     return Derivation("eps / x0 / v", steps, proofs, {"table": table, "symbols": names | {"x_t": XT}, "abar": abar})
 
 
@@ -327,7 +361,7 @@ def prior_term() -> Derivation:
     theta = sp.Symbol("theta", real=True)
     L_T = sp.simplify(kl.subs({m1: sp.sqrt(abar_T) * x0, s1: sp.sqrt(1 - abar_T), m2: 0, s2: 1}))
     closed = (abar_T * x0 ** 2 + (1 - abar_T) - 1 - sp.log(1 - abar_T)) / 2
-    steps = {"L_T": L_T}
+    steps = {"$L_T$": L_T}
     proofs = {
         "L_T = (abar_T x0^2 - abar_T - log(1 - abar_T)) / 2": L_T - closed,
         "dL_T/dtheta = 0 (no model parameter in L_T)": sp.diff(L_T, theta),

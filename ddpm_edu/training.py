@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import nn
 
-from ._checks import bad, check_choice, check_int, check_real
+from ._checks import bad, check_choice, check_data, check_int, check_real
 from .diffusion import TARGETS, convert
 from .schedules import NoiseSchedule
 from .weighting import WEIGHTINGS, weight
@@ -224,8 +224,19 @@ class Trainer:
     """
 
     def __init__(self, model: nn.Module, data: torch.Tensor, schedule: NoiseSchedule, config: TrainConfig):
+        if not isinstance(config, TrainConfig):
+            raise TypeError(f"config={config!r} is not allowed: config must be a TrainConfig")
         self.config = config.validate()
         self.device = pick_device(config.device)
+        if not isinstance(schedule, NoiseSchedule):
+            raise TypeError(f"schedule={type(schedule).__name__} is not allowed: schedule must be a NoiseSchedule")
+        check_data("data", data)
+        w = weight(schedule, config.weighting, config.target, **config.weighting_params)
+        if not torch.isfinite(w[1:]).all():
+            t_bad = int((~torch.isfinite(w[1:])).nonzero()[0]) + 1
+            raise bad("weighting_params", config.weighting_params,
+                      f"weighting {config.weighting!r} with these parameters is {float(w[t_bad])} at t = {t_bad}: "
+                      "training on it gives an infinite loss (for the VLB with sigma='beta_tilde', keep clip_t1=True)")
         self.schedule = schedule
         self.model = model.to(self.device)
         self.ema = copy.deepcopy(self.model).requires_grad_(False)
@@ -239,7 +250,7 @@ class Trainer:
         shape = (-1,) + (1,) * (data.dim() - 1)
         self._a = s32.alpha_bars.sqrt().reshape(shape)
         self._s = s32.one_minus_alpha_bars.sqrt().reshape(shape)
-        self._w = weight(schedule, config.weighting, config.target, **config.weighting_params).to(self.device, torch.float32)
+        self._w = w.to(self.device, torch.float32)
         self.tracker = PerTimestepTracker(schedule.T, config.n_bins, self.device)
         self.sampler = LossSecondMomentSampler(schedule.T) if config.t_sampling == "importance" else None
         self._sampler_gen = self.gen if self.gen.device.type == "cpu" else torch.Generator().manual_seed(config.seed + 1)
@@ -247,6 +258,7 @@ class Trainer:
         self.seconds = 0.0
         self.log_steps, self.log_seconds, self.log_loss, self.bins = [], [], [], []
         self._loss_sum = torch.zeros((), device=self.device)
+        self._first_bad = torch.full((), -1, dtype=torch.int64, device=self.device)   # first step with a non-finite loss
         self._ema_params = list(self.ema.parameters())
         self._params = list(self.model.parameters())
 
@@ -293,8 +305,22 @@ class Trainer:
         if self.sampler is not None:
             self.sampler.update(t_drawn, (self._w[t] * mse).detach())
         self._loss_sum += loss.detach()
+        # remember the first step whose loss is not finite, without a host sync (checked at each log)
+        self._first_bad = torch.where((self._first_bad < 0) & ~torch.isfinite(loss.detach()),
+                                      torch.full_like(self._first_bad, self.step), self._first_bad)
+
+    def check_finite(self) -> None:
+        """Raise ``FloatingPointError`` naming the first step whose loss was NaN or infinite."""
+        first = int(self._first_bad)
+        if first >= 0:
+            cfg = self.config
+            raise FloatingPointError(
+                f"the training loss became NaN or infinite at step {first} (target={cfg.target!r}, "
+                f"weighting={cfg.weighting!r}, lr={cfg.lr:g}): likely causes are a learning rate too large for this "
+                "weighting, or weights that span many orders of magnitude (try a smaller lr or the simple weighting)")
 
     def _log(self, window: int) -> None:
+        self.check_finite()
         self.log_steps.append(self.step)
         self.log_seconds.append(self.seconds)
         self.log_loss.append(float(self._loss_sum) / window)
@@ -302,13 +328,22 @@ class Trainer:
         self.bins.append(self.tracker.snapshot())
 
     # ---------------------------------------------------------------- the loop
-    def run(self, progress: bool = True, checkpoint_path: str | None = None, checkpoint_every: int | None = None) -> TrainResult:
-        """Train until ``config.steps`` or ``config.seconds``; returns a :class:`TrainResult`."""
-        from tqdm.auto import tqdm
+    def run(self, progress: bool = True, checkpoint_path: str | None = None, checkpoint_every: int | None = None,
+            on_step=None) -> TrainResult:
+        """Train until ``config.steps`` or ``config.seconds``; returns a :class:`TrainResult`.
+
+        ``progress``: a text progress bar on stderr with the time left (plain text, so a saved
+        notebook shows the final count, not a widget that needs a kernel). ``on_step(trainer)`` is
+        called after every step (e.g. to keep snapshots of the EMA model).
+        """
+        import sys
+
+        from tqdm.std import tqdm
 
         cfg = self.config
         total = cfg.steps
-        bar = tqdm(total=total, initial=self.step, disable=not progress, desc=f"{cfg.target}/{cfg.weighting}", leave=False)
+        bar = tqdm(total=total, initial=self.step, disable=not progress, desc=f"{cfg.target}/{cfg.weighting}",
+                   file=sys.stderr, mininterval=1.0, ncols=90, ascii=" #", unit="step")
         start = time.perf_counter() - self.seconds
         window = 0
         self.model.train()
@@ -316,11 +351,13 @@ class Trainer:
             self.train_step()
             window += 1
             self.seconds = time.perf_counter() - start
+            if on_step is not None:
+                on_step(self)
             if self.step % cfg.log_every == 0:
                 self._log(window)
                 window = 0
                 bar.update(cfg.log_every)
-                bar.set_postfix(loss=f"{self.log_loss[-1]:.4f}")
+                bar.set_postfix(loss=f"{self.log_loss[-1]:.4f}", refresh=False)
             if checkpoint_path and checkpoint_every and self.step % checkpoint_every == 0:
                 self.save(checkpoint_path)
         if window:

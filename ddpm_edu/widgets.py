@@ -1,22 +1,32 @@
-"""The ipywidgets explorers of notebooks 01 and 03.
+"""The ipywidgets explorers of notebooks 01, 03 and 07.
 
-Each ``*_explorer()`` returns the widget tree (an ``ipywidgets.VBox``) with handles a test or an
-instructor can use:
+Each ``*_explorer()`` returns an :class:`Explorer` (an ``ipywidgets.VBox``) with handles a test or
+an instructor can use:
 
 * ``box.controls``: ``{name: widget}``; set ``.value`` and the figure redraws in place;
-* ``box.image``: an ``ipywidgets.Image`` holding the figure as PNG bytes (robust under nbval and
-  Voila, unlike figures drawn into an ``Output``);
+* ``box.image``: an ``ipywidgets.Image`` holding the figure as PNG bytes, rendered at twice its
+  display size so it stays sharp on a HiDPI screen or a projector;
 * ``box.readout``: an ``HTML`` line with the key numbers, or the message for a bad value;
+  ``box.readout_text`` is the same line as plain text (for ``print``);
 * ``box.data``: the arrays last drawn, ``box.error``: the last message (None when fine);
 * ``box.redraw()``: redraw by hand; ``box.last_seconds``: how long the last redraw took.
 
-The figure is created once; a redraw updates its lines (``set_data``), so nothing stacks up.
+Speed: the figure is created once. A redraw updates the curves' data and draws only the curves
+onto a cached picture of everything else (axes, ticks, labels, legend: matplotlib "blitting").
+That picture is redrawn only when the frame changes (an axis limit, a label, the schedule kind);
+limits are rounded to a coarse grid so that small moves of a slider keep the frame.
+
+Outside a live kernel (GitHub, nbconvert, the course site) an explorer shows a static PNG of its
+view at display time and one line on how to run it live (``_repr_mimebundle_``).
 """
 
 from __future__ import annotations
 
+import base64
 import html
 import io
+import math
+import re
 import time
 
 import ipywidgets as W
@@ -25,25 +35,152 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullLocator
 
-from ._checks import bad
+from ._checks import bad, check_choice, check_int
 from .schedules import NoiseSchedule
 from .weighting import effective_weights, weighting_curves
 
 SCHEDULE_KINDS = ("linear", "cosine", "scaled_linear", "sigmoid")
-COLORS = ("C0", "C1", "C2", "C3", "C4", "C5")
+COLORS = ("C0", "C1", "C2", "C3", "C4", "C5", "C6", "C7", "C8", "C9")
+T_MAX = 2000                      # the T sliders' range is 2..T_MAX
+CSS_DPI = 100                     # figure inches -> CSS pixels
+SCALE = 2                         # pixels per CSS pixel in the PNG (2x: sharp on HiDPI screens and projectors)
+LOG_SNR_LABEL = "log-SNR $\\lambda$   (clean $\\leftarrow$ | $\\rightarrow$ noisy)"
+LIVE_NOTE = "A static picture of this explorer: run the notebook (make lab) or make explore to move its controls."
 
 
-def png_bytes(fig: Figure) -> bytes:
-    """The figure as PNG bytes."""
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    return buf.getvalue()
+def fmt_number(x: float, digits: int = 3) -> str:
+    """``x`` with ``digits`` significant digits, in scientific notation outside 0.01..10^4.
+
+    ``fmt_number(49.03)`` is "49.0", ``fmt_number(2.2e8)`` is "2.20e+08", ``fmt_number(0.0004)``
+    is "4.00e-04": never "0.0" for a small number or a dozen digits for a large one.
+    """
+    x = float(x)
+    if not math.isfinite(x):
+        return "inf" if x > 0 else ("-inf" if x < 0 else "nan")
+    if x == 0:
+        return "0"
+    if 1e-2 <= abs(x) < 1e4:
+        decimals = max(0, digits - 1 - int(math.floor(math.log10(abs(x)))))
+        return f"{x:.{decimals}f}"
+    return f"{x:.{digits - 1}e}"
+
+
+def nice_ceil(x: float) -> float:
+    """The smallest of 1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8 (times a power of ten) that is >= x > 0."""
+    x = float(x)
+    if x <= 0:
+        return 0.0
+    exp = 10.0 ** math.floor(math.log10(x))
+    for m in (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10):
+        if m * exp >= x * (1 - 1e-12):
+            return m * exp
+    return 10 * exp
+
+
+def log_limits(values) -> tuple:
+    """Log-axis limits on whole decades around the finite positive ``values`` (a stable frame)."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v) & (v > 0)]
+    if v.size == 0:
+        return (0.1, 10.0)
+    lo, hi = math.floor(math.log10(v.min())), math.ceil(math.log10(v.max()))
+    if hi - lo < 1:
+        hi = lo + 1
+    return (10.0 ** lo, 10.0 ** hi)
+
+
+def step_limits(lo: float, hi: float, step: float) -> tuple:
+    """(lo, hi) widened to multiples of ``step``."""
+    a, b = step * math.floor(lo / step), step * math.ceil(hi / step)
+    return (a, b if b > a else a + step)
+
+
+class BlitFigure:
+    """A matplotlib figure that redraws only its ``animated`` artists while its frame is unchanged.
+
+    ``figsize`` in inches; the PNG is ``figsize * CSS_DPI * SCALE`` pixels and is meant to be shown
+    at ``css_width`` CSS pixels (half its pixel width: sharp at devicePixelRatio 2).
+    """
+
+    def __init__(self, figsize):
+        self.fig = Figure(figsize=figsize, dpi=CSS_DPI * SCALE)
+        self.canvas = FigureCanvasAgg(self.fig)
+        self.css_width = int(round(figsize[0] * CSS_DPI))
+        self.css_height = int(round(figsize[1] * CSS_DPI))
+        self.animated = []
+        self._frame = None
+        self._background = None
+        self.full_redraws = 0
+
+    def animate(self, artist):
+        """Mark ``artist`` as drawn on every redraw (a curve), not part of the cached frame."""
+        artist.set_animated(True)
+        self.animated.append(artist)
+        return artist
+
+    def frame_key(self):
+        """What the cached background depends on: limits, scales, labels, titles, legends."""
+        key = []
+        for ax in self.fig.axes:
+            legend = ax.get_legend()
+            key.append((ax.get_xlim(), ax.get_ylim(), ax.get_xscale(), ax.get_yscale(), ax.get_xlabel(),
+                        ax.get_ylabel(), ax.get_title(),
+                        tuple(t.get_text() for t in legend.get_texts()) if legend else ()))
+        for legend in self.fig.legends:
+            key.append(tuple(t.get_text() for t in legend.get_texts()))
+        return tuple(key)
+
+    def png(self) -> bytes:
+        """Draw (the frame only if it changed, then the animated artists) and encode as PNG."""
+        from PIL import Image
+
+        key = self.frame_key()
+        if key != self._frame or self._background is None:
+            self.canvas.draw()
+            self._background = self.canvas.copy_from_bbox(self.fig.bbox)
+            self._frame = key
+            self.full_redraws += 1
+        else:
+            self.canvas.restore_region(self._background)
+        for artist in self.animated:
+            if artist.get_visible():
+                self.fig.draw_artist(artist)
+        w, h = self.canvas.get_width_height(physical=True)
+        rgb = Image.frombuffer("RGBA", (w, h), self.canvas.buffer_rgba(), "raw", "RGBA", 0, 1).convert("RGB")
+        out = io.BytesIO()
+        rgb.save(out, format="png", compress_level=1)
+        return out.getvalue()
+
+
+class Explorer(W.VBox):
+    """An explorer: controls, a readout line and a figure. See the module docstring for its handles."""
+
+    controls: dict
+    image: W.Image
+    readout: W.HTML
+
+    @property
+    def readout_text(self) -> str:
+        """The readout as plain text (tags removed, entities unescaped)."""
+        return html.unescape(re.sub(r"<[^>]+>", "", self.readout.value))
+
+    def _repr_mimebundle_(self, **kwargs):
+        """The live widget where a widget manager runs, a static PNG (2x) with a note elsewhere."""
+        data = super()._repr_mimebundle_(**kwargs) or {}
+        if self.image.value:
+            src = base64.b64encode(self.image.value).decode("ascii")
+            data["text/html"] = (
+                f'<div class="ddpm-edu-explorer-static"><p>{html.escape(self.readout_text)}</p>'
+                f'<img src="data:image/png;base64,{src}" width="{self.image.width}" '
+                f'alt="explorer figure (static)" style="max-width:100%;height:auto">'
+                f'<p><em>{html.escape(LIVE_NOTE)}</em></p></div>')
+        return data
 
 
 def make_schedule(kind: str, T: int, beta_start: float = 1e-4, beta_end: float = 0.02, s: float = 0.008) -> NoiseSchedule:
     """The schedule an explorer's controls describe; T must be >= 2 to draw a curve over t."""
-    if T < 2:
-        raise bad("T", T, "the explorer draws curves over t = 1..T and needs T >= 2")
+    check_choice("kind", kind, SCHEDULE_KINDS)
+    T = check_int("T", T, 2)
     if kind in ("linear", "scaled_linear"):
         return NoiseSchedule.by_name(kind, T=T, beta_start=beta_start, beta_end=beta_end)
     if kind == "cosine":
@@ -51,11 +188,22 @@ def make_schedule(kind: str, T: int, beta_start: float = 1e-4, beta_end: float =
     return NoiseSchedule.by_name(kind, T=T)
 
 
-def _box(controls: dict, rows: list, image: W.Image, readout: W.HTML, draw) -> W.VBox:
-    """Wire ``draw(values) -> (data, readout_text)`` to the controls (laid out in ``rows`` of names);
+def _check_T(T) -> int:
+    T = check_int("T", T, 2)
+    if T > T_MAX:
+        raise bad("T", T, f"the explorer's T slider runs from 2 to {T_MAX}")
+    return T
+
+
+def _explorer(controls: dict, rows: list, figure: BlitFigure, draw) -> Explorer:
+    """Wire ``draw(values) -> (data, readout_html)`` to the controls (laid out in ``rows`` of names);
     errors become a readable message in the readout instead of a traceback."""
-    box = W.VBox([W.HBox([controls[name] for name in row]) for row in rows] + [readout, image])
-    box.controls, box.image, box.readout = controls, image, readout
+    image = W.Image(format="png", width=str(figure.css_width))
+    image.layout.max_width = "100%"
+    image.layout.height = "auto"
+    readout = W.HTML()
+    box = Explorer([W.HBox([controls[name] for name in row]) for row in rows] + [readout, image])
+    box.controls, box.image, box.readout, box.figure = controls, image, readout, figure
     box.data, box.error, box.last_seconds = {}, None, 0.0
 
     def redraw(*_):
@@ -63,7 +211,8 @@ def _box(controls: dict, rows: list, image: W.Image, readout: W.HTML, draw) -> W
         values = {name: w.value for name, w in controls.items()}
         try:
             data, text = draw(values)
-        except ValueError as err:      # a value the controls can still produce (T = 1, gamma = 0)
+            png = figure.png()
+        except ValueError as err:      # a value the controls can still produce (gamma = 0, ...)
             box.error = str(err)
             readout.value = f'<span style="color:#b00020">Cannot draw this: {html.escape(str(err))}</span>'
         except Exception as err:  # noqa: BLE001 - a widget must never die with a traceback
@@ -73,6 +222,7 @@ def _box(controls: dict, rows: list, image: W.Image, readout: W.HTML, draw) -> W
             box.error = None
             box.data = data
             readout.value = text
+            image.value = png
         box.last_seconds = time.perf_counter() - start
 
     for w in controls.values():
@@ -83,16 +233,18 @@ def _box(controls: dict, rows: list, image: W.Image, readout: W.HTML, draw) -> W
 
 
 # ----------------------------------------------------------------------------- notebook 01
-def schedule_explorer(kind: str = "linear", T: int = 1000) -> W.VBox:
+def schedule_explorer(kind: str = "linear", T: int = 1000) -> Explorer:
     """Schedule kind, T, beta range (linear kinds) and cosine offset s; draws signal/noise and log-SNR.
 
     Left: sqrt(alpha-bar_t) (the signal's coefficient) and sqrt(1 - alpha-bar_t) (the noise's).
-    Right: log-SNR_t. The readout gives alpha-bar_T and the log-SNR range.
+    Right: log-SNR_t. The readout gives alpha-bar_T, the log-SNR range and where signal = noise.
     """
+    check_choice("kind", kind, SCHEDULE_KINDS)
+    T = _check_T(T)
     style = {"description_width": "initial"}
     controls = {
         "kind": W.Dropdown(options=SCHEDULE_KINDS, value=kind, description="schedule"),
-        "T": W.IntSlider(value=T, min=1, max=2000, step=1, description="T", style=style),
+        "T": W.IntSlider(value=T, min=2, max=T_MAX, step=1, description="T", style=style),
         "beta_start": W.FloatLogSlider(value=1e-4, base=10, min=-5, max=-1, step=0.05, description="beta_start",
                                        readout_format=".1e", style=style),
         # a browser snaps a log slider to min + k * step: keep the default 0.02 on that grid
@@ -101,19 +253,17 @@ def schedule_explorer(kind: str = "linear", T: int = 1000) -> W.VBox:
         "s": W.FloatSlider(value=0.008, min=0.0, max=0.2, step=0.001, description="cosine s",
                            readout_format=".3f", style=style),
     }
-    fig = Figure(figsize=(9, 3.2), dpi=72)
-    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.16, top=0.9, wspace=0.25)
-    FigureCanvasAgg(fig)
-    ax_sig, ax_snr = fig.subplots(1, 2)
-    (l_sig,) = ax_sig.plot([], [], color="C0", label=r"signal $\sqrt{\bar\alpha_t}$")
-    (l_noise,) = ax_sig.plot([], [], color="C3", label=r"noise $\sqrt{1-\bar\alpha_t}$")
+    fig = BlitFigure((9.0, 3.3))
+    fig.fig.subplots_adjust(left=0.075, right=0.975, bottom=0.27, top=0.91, wspace=0.22)
+    ax_sig, ax_snr = fig.fig.subplots(1, 2)
+    l_sig = fig.animate(ax_sig.plot([], [], color="C0", lw=1.8, label=r"signal $\sqrt{\bar\alpha_t}$")[0])
+    l_noise = fig.animate(ax_sig.plot([], [], color="C3", lw=1.8, ls="--", label=r"noise $\sqrt{1-\bar\alpha_t}$")[0])
+    l_snr = fig.animate(ax_snr.plot([], [], color="C2", lw=1.8, label=r"log-SNR$_t$")[0])
     ax_sig.set_xlabel("t"); ax_sig.set_ylabel("coefficient in $x_t$"); ax_sig.set_ylim(-0.03, 1.03)
-    ax_sig.legend(loc="center right"); ax_sig.set_title("what $x_t$ is made of")
-    (l_snr,) = ax_snr.plot([], [], color="C2")
+    ax_sig.set_title("what $x_t$ is made of")
     ax_snr.axhline(0, color="k", lw=0.8, ls=":")
-    ax_snr.set_xlabel("t"); ax_snr.set_ylabel("log-SNR$_t$"); ax_snr.set_title("log signal-to-noise ratio")
-    image = W.Image(format="png")
-    readout = W.HTML()
+    ax_snr.set_xlabel("t"); ax_snr.set_ylabel(r"log-SNR$_t$"); ax_snr.set_title("log signal-to-noise ratio")
+    fig.fig.legend(handles=[l_sig, l_noise, l_snr], loc="lower center", ncols=3, frameon=False)
 
     def draw(v):
         linear_kind = v["kind"] in ("linear", "scaled_linear")
@@ -126,29 +276,38 @@ def schedule_explorer(kind: str = "linear", T: int = 1000) -> W.VBox:
         log_snr = sched.log_snr[1:].numpy()
         l_sig.set_data(t, sig); l_noise.set_data(t, noise); l_snr.set_data(t, log_snr)
         for ax in (ax_sig, ax_snr):
-            ax.set_xlim(0, sched.T + 1)
-        ax_snr.set_ylim(log_snr.min() - 0.5, log_snr.max() + 0.5)
-        image.value = png_bytes(fig)
+            ax.set_xlim(0, 1.02 * nice_ceil(sched.T))     # the last step (a spike, for cosine) off the frame
+        ax_snr.set_ylim(*step_limits(log_snr.min(), log_snr.max(), 2.0))
         cross = int(t[np.argmax(log_snr < 0)]) if (log_snr < 0).any() else None
         text = (f"<b>{sched.name}</b>, T = {sched.T}: alpha-bar_T = {float(sched.alpha_bars[-1]):.3e}, "
                 f"log-SNR from {log_snr[0]:.2f} to {log_snr[-1]:.2f}"
                 + (f", signal = noise at t = {cross}" if cross else ", signal never falls below noise"))
         return {"t": t, "signal": sig, "noise": noise, "log_snr": log_snr, "schedule": sched}, text
 
-    return _box(controls, [["kind", "T"], ["beta_start", "beta_end", "s"]], image, readout, draw)
+    return _explorer(controls, [["kind", "T"], ["beta_start", "beta_end", "s"]], fig, draw)
 
 
 # ----------------------------------------------------------------------------- notebook 03
-def weighting_explorer(kind: str = "linear", T: int = 1000, space: str = "eps") -> W.VBox:
+WEIGHTING_LABELS = ("VLB, $\\sigma_t^2 = \\beta_t$", "VLB, $\\sigma_t^2 = \\tilde\\beta_t$", "simple",
+                    "Min-SNR-$\\gamma$", "P2 ($k$, $\\gamma_{P2}$)", "SNR")
+WEIGHTING_STYLES = ({"ls": "-"}, {"ls": (0, (5, 2))}, {"ls": "-", "lw": 3.2, "alpha": 0.55},
+                    {"ls": "-"}, {"ls": "-."}, {"ls": ":", "lw": 2.2})
+
+
+def weighting_explorer(kind: str = "linear", T: int = 1000, space: str = "eps") -> Explorer:
     """Every weighting of ``weighting_curves`` on one log axis, in the chosen space and x-axis.
 
-    Left: weights normalised to mean 1 over t, against t or log-SNR. Right: the log-SNR density
-    under uniform t (dashed) and each weighting times it: where the objective really spends effort.
+    Left: weights normalised to mean 1 over t (each curve divided by its own mean), against t or
+    log-SNR. Right: the log-SNR density under uniform t (dashed) and each weighting times it: where
+    the objective really spends effort. The legend sits under the panels, never over a curve.
     """
+    check_choice("kind", kind, SCHEDULE_KINDS)
+    T = _check_T(T)
+    check_choice("space", space, ("eps", "x0", "v"))
     style = {"description_width": "initial"}
     controls = {
         "kind": W.Dropdown(options=SCHEDULE_KINDS, value=kind, description="schedule"),
-        "T": W.IntSlider(value=T, min=1, max=2000, step=1, description="T", style=style),
+        "T": W.IntSlider(value=T, min=2, max=T_MAX, step=1, description="T", style=style),
         "space": W.ToggleButtons(options=["eps", "x0", "v"], value=space, description="loss space",
                                  style={"description_width": "initial", "button_width": "56px"}),
         "axis": W.ToggleButtons(options=["t", "log-SNR"], value="t", description="x axis",
@@ -157,48 +316,56 @@ def weighting_explorer(kind: str = "linear", T: int = 1000, space: str = "eps") 
         "k": W.FloatSlider(value=1.0, min=0.0, max=5.0, step=0.1, description="P2 k", style=style),
         "p2_gamma": W.FloatSlider(value=1.0, min=0.0, max=2.0, step=0.1, description="P2 gamma", style=style),
     }
-    fig = Figure(figsize=(10, 3.6), dpi=72)
-    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.15, top=0.9, wspace=0.22)
-    FigureCanvasAgg(fig)
-    ax_w, ax_eff = fig.subplots(1, 2)
-    lines = [ax_w.plot([], [], color=c, lw=1.6)[0] for c in COLORS]
-    eff_lines = [ax_eff.plot([], [], color=c, lw=1.4)[0] for c in COLORS]
-    (dens_line,) = ax_eff.plot([], [], color="k", ls="--", lw=1.2, label="density of log-SNR, uniform t")
-    ax_w.set_yscale("log"); ax_w.set_ylabel("weight / its mean over t")
-    ax_w.yaxis.set_minor_locator(NullLocator())   # minor log ticks cost a third of a redraw
-    ax_eff.set_xlabel("log-SNR"); ax_eff.set_ylabel("weight x density (normalised)")
+    fig = BlitFigure((9.0, 3.7))
+    fig.fig.subplots_adjust(left=0.075, right=0.975, bottom=0.33, top=0.91, wspace=0.24)
+    ax_w, ax_eff = fig.fig.subplots(1, 2)
+    lines = [fig.animate(ax_w.plot([], [], color=c, lw=st.pop("lw", 1.6), label=lab, **st)[0])
+             for c, lab, st in zip(COLORS, WEIGHTING_LABELS, [dict(s) for s in WEIGHTING_STYLES])]
+    eff_lines = [fig.animate(ax_eff.plot([], [], color=c, lw=st.pop("lw", 1.6), **st)[0])
+                 for c, st in zip(COLORS, [dict(s) for s in WEIGHTING_STYLES])]
+    dens_line = fig.animate(ax_eff.plot([], [], color="k", ls="--", lw=1.2, label="density of log-SNR, uniform t")[0])
+    ax_w.set_yscale("log"); ax_w.set_ylabel("weight / its own mean over t")
+    ax_w.yaxis.set_minor_locator(NullLocator())   # minor log ticks cost a third of a full redraw
+    ax_eff.set_xlabel(LOG_SNR_LABEL); ax_eff.set_ylabel("weight x density (normalised)")
     ax_eff.set_title("where each objective spends its effort")
-    image = W.Image(format="png")
-    readout = W.HTML()
+    fig.fig.legend(handles=lines + [dens_line], loc="lower center", ncols=4, frameon=False, fontsize=9)
 
     def draw(v):
         sched = make_schedule(v["kind"], v["T"])
         curves = weighting_curves(sched, v["space"], gamma=v["gamma"], k=v["k"], p2_gamma=v["p2_gamma"])
         t = np.arange(1, sched.T + 1)
         lam_all = sched.log_snr[1:].numpy()
-        x = t if v["axis"] == "t" else lam_all
+        by_t = v["axis"] == "t"
+        x = t if by_t else lam_all
         lam, dens, eff = effective_weights(sched, curves)
         all_w = []
         for line, eff_line, (label, w) in zip(lines, eff_lines, curves.items()):
             w = w[1:].numpy()
-            line.set_data(x, w); line.set_label(label)
+            line.set_data(x, w)
             eff_line.set_data(lam, eff[label])
             all_w.append(w)
         dens_line.set_data(lam, dens)
-        stacked = np.concatenate(all_w)
-        ax_w.set_xlim(x.min(), x.max())
-        ax_w.set_ylim(stacked.min() / 2, stacked.max() * 2)
-        ax_w.set_xlabel("t" if v["axis"] == "t" else "log-SNR")
-        ax_w.set_title(f"weights on the {v['space']}-MSE ({sched.name}, T = {sched.T})")
-        ax_w.legend(fontsize=8, loc="upper right")
-        ax_eff.set_xlim(lam.min(), lam.max())
-        ax_eff.set_ylim(0, min(float(np.max([e.max() for e in eff.values()] + [dens.max()])), 5 * dens.max()) * 1.05)
-        image.value = png_bytes(fig)
+        if by_t:
+            ax_w.set_xlim(0, 1.02 * nice_ceil(sched.T))
+            ax_w.set_xlabel("t")
+        else:
+            lo, hi = step_limits(lam_all.min(), lam_all.max(), 1.0)
+            ax_w.set_xlim(hi, lo)                     # clean on the left, noisy on the right (suite-wide)
+            ax_w.set_xlabel(LOG_SNR_LABEL)
+        ax_w.set_ylim(*log_limits(np.concatenate(all_w)))
+        ax_w.set_title(f"weights on the {v['space']}-MSE ({sched.name} schedule)")
+        lo, hi = step_limits(lam.min(), lam.max(), 1.0)
+        ax_eff.set_xlim(hi, lo)
+        peak = max(float(np.max([e.max() for e in eff.values()])), float(dens.max()))
+        ax_eff.set_ylim(0, nice_ceil(min(peak, 5 * float(dens.max())) * 1.05))
         vlb = curves["VLB, sigma^2 = beta"][1:].numpy()
-        text = (f"{sched.name}, T = {sched.T}, {v['space']} space: VLB weight (sigma^2 = beta) at t = 1 is "
-                f"{vlb[0] / vlb[-1]:.1f}x its value at t = T; Min-SNR-{v['gamma']:g} equals simple (in eps space) "
-                f"for the {int((sched.snr[1:] <= v['gamma']).sum())} steps with SNR <= {v['gamma']:g}")
+        n_equal = int((sched.snr[1:] <= v["gamma"]).sum())
+        text = (f"{sched.name}, T = {sched.T}, {v['space']} space: VLB weight (sigma^2 = beta) lambda_1 / lambda_T = "
+                f"{fmt_number(vlb[0] / vlb[-1])}, largest / smallest over t = {fmt_number(vlb.max() / vlb.min())}; "
+                f"Min-SNR-{v['gamma']:g} equals simple "
+                f"(in eps space) for the {n_equal} steps with SNR &lt;= {v['gamma']:g}; "
+                f"P2 k = {v['k']:g}, gamma = {v['p2_gamma']:g}")
         return {"x": x, "t": t, "log_snr": lam_all, "curves": {k: c[1:].numpy() for k, c in curves.items()},
                 "density": dens, "effective": eff, "schedule": sched}, text
 
-    return _box(controls, [["kind", "T"], ["space", "axis"], ["gamma", "k", "p2_gamma"]], image, readout, draw)
+    return _explorer(controls, [["kind", "T"], ["space", "axis"], ["gamma", "k", "p2_gamma"]], fig, draw)

@@ -59,7 +59,7 @@ def test_weighting_explorer_controls_redraw(name, value):
 
 def test_weighting_explorer_shows_the_space_translation():
     box = weighting_explorer(space="eps")
-    assert "49.0x" in box.readout.value           # lambda_1 / lambda_T on the eps loss, linear schedule
+    assert "lambda_1 / lambda_T = 49.0," in box.readout_text           # on the eps loss, linear schedule
     eps = box.data["curves"]["Min-SNR-5"].copy()
     box.controls["space"].value = "x0"
     x0 = box.data["curves"]["Min-SNR-5"]
@@ -70,8 +70,6 @@ def test_weighting_explorer_shows_the_space_translation():
 
 
 @pytest.mark.parametrize("make, name, value", [
-    (schedule_explorer, "T", 1),
-    (weighting_explorer, "T", 1),
     (weighting_explorer, "gamma", 0.0),
     (weighting_explorer, "k", 0.0),
     (weighting_explorer, "p2_gamma", 0.0),
@@ -99,3 +97,61 @@ def test_slider_defaults_lie_on_their_step_grid():
             pos = math.log10(w.value) if hasattr(w, "base") else w.value
             k = (pos - w.min) / w.step
             assert abs(k - round(k)) < 1e-9, name
+
+
+@pytest.mark.parametrize("make", [schedule_explorer, weighting_explorer])
+@pytest.mark.parametrize("kwargs, message", [
+    ({"T": 1}, "^T=1 is not allowed"), ({"T": 2.5}, "^T=2.5 is not allowed"),
+    ({"T": 10_000_000}, "^T=10000000 is not allowed: the explorer's T slider runs from 2 to 2000"),
+    ({"kind": "cosin"}, "^kind='cosin' is not allowed: kind must be one of 'linear'"),
+])
+def test_explorers_refuse_arguments_their_sliders_cannot_show(make, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        make(**kwargs)
+
+
+@pytest.mark.parametrize("make", [schedule_explorer, weighting_explorer])
+def test_explorer_figures_are_rendered_at_twice_their_display_size(make):
+    from PIL import Image
+    import io
+    box = make()
+    png = Image.open(io.BytesIO(box.image.value))
+    assert int(box.image.width) >= 800                      # fills a notebook cell
+    assert png.size[0] == 2 * int(box.image.width)          # 2 pixels per CSS pixel: sharp on HiDPI and projectors
+
+
+@pytest.mark.parametrize("make, name, value", [(weighting_explorer, "gamma", 5.5), (weighting_explorer, "T", 999),
+                                               (schedule_explorer, "T", 999), (weighting_explorer, "p2_gamma", 0.9)])
+def test_a_fast_redraw_draws_the_same_picture_as_a_full_one(make, name, value):
+    box = make()
+    full_before = box.figure.full_redraws
+    box.controls[name].value = value
+    assert box.figure.full_redraws == full_before           # only the curves were redrawn (blitting)
+    fast_png = box.image.value
+    box.figure._background = None                           # force a full redraw of the same state
+    box.redraw()
+    assert box.figure.full_redraws == full_before + 1 and box.image.value == fast_png
+
+
+def test_a_changed_frame_is_redrawn_in_full():
+    box = weighting_explorer()
+    before = box.figure.full_redraws
+    box.controls["axis"].value = "log-SNR"
+    assert box.figure.full_redraws == before + 1
+
+
+def test_readouts_use_scientific_notation_where_values_span_decades():
+    from ddpm_edu.widgets import fmt_number
+    assert fmt_number(49.03) == "49.0" and fmt_number(0.5) == "0.500" and fmt_number(1234.5) == "1234"
+    assert fmt_number(219932651.9) == "2.20e+08" and fmt_number(0.0004) == "4.00e-04" and fmt_number(0.0) == "0"
+    box = weighting_explorer(kind="cosine")
+    assert "lambda_1 / lambda_T = 1.00e-03," in box.readout_text      # the cosine spike at t = T: decades apart
+
+
+def test_readout_text_is_plain_and_the_static_fallback_shows_the_picture():
+    box = weighting_explorer()
+    assert "<b>" not in box.readout_text and "&lt;" not in box.readout_text and "SNR <= 5" in box.readout_text
+    bundle = box._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle        # live where a widget manager runs
+    html = bundle["text/html"]
+    assert 'src="data:image/png;base64,' in html and "make explore" in html and 'width="900"' in html

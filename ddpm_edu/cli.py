@@ -1,27 +1,82 @@
 """``python -m ddpm_edu train ...`` for headless runs, ``python -m ddpm_edu bench`` for speed figures.
 
-    python -m ddpm_edu train --data digits --target eps --seconds 60 --out runs/eps
-        writes runs/eps/metrics.json and runs/eps/{per_t,training,heatmap,samples}.png
-    python -m ddpm_edu bench [--seconds 10] [--device cpu]
-        prints steps/s of our step and of a textbook step, and seconds until the per-t curve settles
+    python -m ddpm_edu train --data digits --steps 4000 --seed 0 --out runs/eps
+        writes runs/eps/metrics.json, runs/eps/samples.npy and runs/eps/{per_t,training,heatmap,samples}.png
+    python -m ddpm_edu bench [--seconds 30] [--device cpu]
+        prints steps/s of our step and of a textbook step, seconds until the per-t curve settles,
+        and how long an explorer takes to redraw
+
+A user error (a bad flag value, an unusable --out) prints one line naming the flag, the value and
+what is allowed, and exits with status 2; it never prints a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
+import re
 import sys
 
+from .diffusion import TARGETS
+from .experiment import DATASETS, DEFAULTS
 from .weighting import WEIGHTINGS
+
+SCHEDULES = ("linear", "cosine", "scaled_linear", "sigmoid")
+
+
+class UserError(Exception):
+    """A bad flag or file: printed as one line, exit status 2."""
+
+
+class _Help(argparse.ArgumentDefaultsHelpFormatter):
+    """Show every default: argparse's "(default: X)", unless the help already says what the default is."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        return text if "(default:" in text else super()._get_help_string(action)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad flag is one line ("error: argument --T: ...") and exit status 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _int_at_least(low):
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"{value} is not allowed: it must be an integer >= {low}")
+        return value
+    parse.__name__ = f"integer >= {low}"
+    return parse
+
+
+def _positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text} is not allowed: it must be a finite number > 0")
+    return value
 
 
 def _parse_weighting_params(items):
     params = {}
     for item in items or []:
-        if "=" not in item:
-            raise ValueError(f"--param={item!r} is not allowed: write NAME=VALUE, e.g. gamma=5")
+        if "=" not in item or not item.split("=", 1)[0]:
+            raise UserError(f"--param {item!r} is not allowed: write NAME=VALUE, e.g. --param gamma=5")
         key, value = item.split("=", 1)
+        if value in ("True", "False"):
+            params[key] = value == "True"
+            continue
         try:
             params[key] = float(value)
         except ValueError:
@@ -29,83 +84,163 @@ def _parse_weighting_params(items):
     return params
 
 
+def _check_out(path: str) -> str:
+    """Create the output folder, or explain in one line why it cannot be used."""
+    if not path or not path.strip():
+        raise UserError("--out '' is not allowed: give a folder to write the results in (it is created)")
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise UserError(f"--out {path!r} is not allowed: it is an existing file; give a folder (it is created)")
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as err:
+        raise UserError(f"--out {path!r} is not allowed: cannot create it ({err.strerror})") from None
+    if not os.access(path, os.W_OK):
+        raise UserError(f"--out {path!r} is not allowed: the folder is not writable")
+    return path
+
+
+def _flag_message(err: Exception) -> str:
+    """A package ValueError ("steps=0 is not allowed: ...") with its argument spelt as the CLI flag."""
+    text = str(err)
+    m = re.match(r"^([A-Za-z_][A-Za-z0-9_.\[\]]*)=", text)
+    if m and m.group(1) in _FLAG_OF:
+        return f"--{_FLAG_OF[m.group(1)]} " + text[len(m.group(1)) + 1:]
+    return text
+
+
+_FLAG_OF = {"steps": "steps", "seconds": "seconds", "seed": "seed", "T": "T", "width": "width", "lr": "lr",
+            "batch_size": "batch-size", "target": "target", "weighting": "weighting", "data": "data",
+            "device": "device", "gamma": "param gamma", "k": "param k", "sigma": "param sigma", "clip_t1": "param clip_t1",
+            "weighting_params": "param", "ema_decay": "ema"}
+
+
 def _train(args) -> int:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import numpy as np
 
     from . import plotting
     from .experiment import run
 
     params = _parse_weighting_params(args.param)
-    if args.weighting == "min_snr" and args.gamma is not None:
+    if args.gamma is not None:
+        if args.weighting != "min_snr":
+            raise UserError(f"--gamma {args.gamma} is not allowed with --weighting {args.weighting}: "
+                            "it is Min-SNR's gamma (for P2 use --param gamma=...)")
         params["gamma"] = args.gamma
+    out = _check_out(args.out)
     exp = run(data=args.data, target=args.target, weighting=args.weighting, weighting_params=params,
               schedule=args.schedule, T=args.T, steps=args.steps, seconds=args.seconds, seed=args.seed,
               device=args.device, width=args.width, model=args.model, batch_size=args.batch_size, lr=args.lr,
-              compile=args.compile, progress=not args.quiet)
-    os.makedirs(args.out, exist_ok=True)
+              ema_decay=args.ema, compile=args.compile, progress=not args.quiet)
     metrics = exp.metrics()
-    tmp = os.path.join(args.out, "metrics.json.tmp")
+    tmp = os.path.join(out, "metrics.json.tmp")
     with open(tmp, "w") as f:
         json.dump(metrics, f, indent=1)
-    os.replace(tmp, os.path.join(args.out, "metrics.json"))
-    figures = {
-        "per_t.png": lambda ax: plotting.per_t_curve(ax, exp),
-        "training.png": lambda ax: plotting.training_loss(ax, exp),
-        "heatmap.png": lambda ax: plotting.bin_heatmap(ax, exp),
-        "samples.png": lambda ax: plotting.sample_grid(ax, exp.samples, title=f"{exp.target}-model samples"),
-    }
-    for name, draw in figures.items():
-        fig, ax = plt.subplots(figsize=(6, 4), layout="constrained")
-        draw(ax)
-        fig.savefig(os.path.join(args.out, name), dpi=100)
+    os.replace(tmp, os.path.join(out, "metrics.json"))
+    np.save(os.path.join(out, "samples.npy"), exp.samples.reshape(len(exp.samples), -1).double().numpy())
+    for name, fig in figures(exp).items():
+        fig.savefig(os.path.join(out, name), dpi=200)
         plt.close(fig)
     q = metrics["sample_quality"]
-    print(f"{metrics['steps']} steps in {metrics['seconds']:.1f} s on {metrics['device']}; "
-          f"{q['name']}: model {q['model']:.3f}, real {q['real']:.3f}; wrote {args.out}/metrics.json")
+    line = (f"{exp.steps_label()} in {metrics['seconds']:.1f} s on {metrics['device']}; {q['name']}: model {q['model']:.3g}, "
+            f"real floor {q['real']:.3g}")
+    if "noise" in q:
+        line += f", noise {q['noise']:.3g}; precision {q['precision']:.2f}, recall {q['recall']:.2f}, copies {q['copy_share']:.1%}"
+    print(line + f"; wrote {out}/metrics.json and samples.npy")
     return 0
+
+
+def figures(exp) -> dict:
+    """The CLI's figures, ``{file name: matplotlib Figure}``; every one passes ``plotting.figure_problems``."""
+    import matplotlib.pyplot as plt
+
+    from . import plotting
+
+    figs = {}
+    fig, ax = plt.subplots(figsize=(7.5, 4.5), layout="constrained")
+    plotting.per_t_curve(ax, exp)
+    ax.set_title(f"per-t loss of the {exp.target}-model on {exp.data} ({exp.steps_label()})")
+    plotting.place_legend(ax, fontsize=8)
+    figs["per_t.png"] = fig
+    fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
+    plotting.training_loss(ax, exp)
+    figs["training.png"] = fig
+    fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
+    im = plotting.bin_heatmap(ax, exp)
+    fig.colorbar(im, ax=ax, label="log10(loss / final value)")
+    figs["heatmap.png"] = fig
+    fig, axes = plt.subplots(1, 2, figsize=(10, 5.9), layout="constrained")
+    plotting.samples_beside_real(axes, exp)
+    figs["samples.png"] = fig
+    return figs
 
 
 def _bench(args) -> int:
     from .bench import main as bench_main
+    from .training import pick_device
+
+    if args.device is not None:
+        pick_device(args.device)              # a bad device is a one-line error before anything runs
     return bench_main(seconds=args.seconds, device=args.device, width=args.width, compile_cpu=args.compile)
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ddpm_edu", description="ddpm-edu: headless runs and benchmarks")
-    sub = parser.add_subparsers(dest="command", required=True)
-    tr = sub.add_parser("train", help="train a tiny model; write metrics.json and figures")
-    tr.add_argument("--data", default="digits", choices=["digits", "moons", "swiss_roll", "gaussian_mixture"])
-    tr.add_argument("--target", default="eps", choices=["eps", "x0", "v"])
-    tr.add_argument("--weighting", default="simple", choices=list(WEIGHTINGS))
-    tr.add_argument("--gamma", type=float, default=None, help="Min-SNR gamma (with --weighting min_snr)")
-    tr.add_argument("--param", action="append", help="weighting parameter NAME=VALUE (repeatable), e.g. sigma=beta_tilde")
-    tr.add_argument("--schedule", default="linear", choices=["linear", "cosine", "scaled_linear", "sigmoid"])
-    tr.add_argument("--T", type=int, default=1000)
-    tr.add_argument("--steps", type=int, default=None, help="stop after this many steps")
-    tr.add_argument("--seconds", type=float, default=None, help="stop after this much wall time")
-    tr.add_argument("--seed", type=int, default=0)
-    tr.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, mps")
-    tr.add_argument("--model", default="mlp", choices=["mlp", "conv"])
-    tr.add_argument("--width", type=int, default=128)
-    tr.add_argument("--batch-size", type=int, default=256)
-    tr.add_argument("--lr", type=float, default=2e-3)
-    tr.add_argument("--out", required=True, help="output folder (created)")
+def build_parser() -> argparse.ArgumentParser:
+    fmt = _Help
+    parser = _Parser(prog="python -m ddpm_edu", description="ddpm-edu: headless runs and benchmarks", formatter_class=fmt)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    tr = sub.add_parser("train", help="train a tiny model; write metrics.json, samples.npy and figures", formatter_class=fmt)
+    tr.add_argument("--data", default="digits", choices=DATASETS, help="data set")
+    tr.add_argument("--target", default=DEFAULTS["target"], choices=TARGETS, help="what the model predicts")
+    tr.add_argument("--weighting", default=DEFAULTS["weighting"], choices=list(WEIGHTINGS), help="loss weighting over t")
+    tr.add_argument("--gamma", type=_positive_float, default=None, help="Min-SNR gamma, with --weighting min_snr (default: the weighting's own, 5)")
+    tr.add_argument("--param", action="append", metavar="NAME=VALUE", default=None,
+                    help="a weighting parameter (repeatable), e.g. --param sigma=beta_tilde or --param k=1 "
+                         "(default: the weighting's own parameters; see ddpm_edu.WEIGHTINGS)")
+    tr.add_argument("--schedule", default=DEFAULTS["schedule"], choices=SCHEDULES, help="noise schedule")
+    tr.add_argument("--T", type=_int_at_least(2), default=DEFAULTS["T"], help="number of diffusion steps")
+    tr.add_argument("--steps", type=_int_at_least(1), default=None,
+                    help="training steps (default: the classroom budget, 4000; 300 with DDPM_EDU_FAST=1)")
+    tr.add_argument("--seconds", type=_positive_float, default=None,
+                    help="optional time cap: stop early after this much wall time, and say so in metrics.json "
+                         "(\"complete\": false) (default: no cap)")
+    tr.add_argument("--seed", type=_int_at_least(0), default=DEFAULTS["seed"], help="seed of every random draw")
+    tr.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps")
+    tr.add_argument("--model", default=DEFAULTS["model"], choices=["mlp", "conv"], help="denoiser network")
+    tr.add_argument("--width", type=_int_at_least(1), default=DEFAULTS["width"], help="hidden width of the network")
+    tr.add_argument("--batch-size", type=_int_at_least(1), default=DEFAULTS["batch_size"], help="examples per step")
+    tr.add_argument("--lr", type=_positive_float, default=DEFAULTS["lr"], help="Adam learning rate")
+    tr.add_argument("--ema", type=float, default=DEFAULTS["ema_decay"], help="EMA decay of the evaluated weights, in [0, 1]")
+    tr.add_argument("--out", required=True, help="output folder (created if missing)")
     tr.add_argument("--compile", action="store_true", help="compile the model's forward pass with torch.compile")
     tr.add_argument("--quiet", action="store_true", help="no progress bar")
-    be = sub.add_parser("bench", help="training speed and time-to-stable-curve, ours against a textbook step")
-    be.add_argument("--seconds", type=float, default=None, help="time budget for the convergence run")
+    be = sub.add_parser("bench", help="training speed, time-to-stable-curve and explorer redraw time", formatter_class=fmt)
+    be.add_argument("--seconds", type=_positive_float, default=None,
+                    help="time budget for the convergence run (default: 30)")
     be.add_argument("--device", default=None, help="cpu or cuda (default: cpu, and cuda too when present)")
-    be.add_argument("--width", type=int, default=128)
+    be.add_argument("--width", type=_int_at_least(1), default=DEFAULTS["width"], help="hidden width of the network")
     be.add_argument("--compile", action="store_true",
                     help="time torch.compile on the CPU too (always done on CUDA; about 20 s of compiling per mode)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
     try:
         return _train(args) if args.command == "train" else _bench(args)
-    except ValueError as err:
+    except UserError as err:
         print(f"error: {err}", file=sys.stderr)
-        return 2
+    except (ValueError, TypeError) as err:
+        print(f"error: {_flag_message(err)}", file=sys.stderr)
+    except FloatingPointError as err:
+        print(f"error: {err}", file=sys.stderr)
+    except OSError as err:
+        print(f"error: cannot write the results: {err}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -55,9 +55,16 @@ def per_t_curve(ax, exp, x: str = "t", space: str | None = None, label: str | No
     (line,) = ax.plot(xs, loss, marker=marker, ms=4, color=color, label=label or default)
     ax.fill_between(xs, np.maximum(loss - 2 * err, loss / 10), loss + 2 * err, color=line.get_color(), alpha=0.25,
                     lw=0)
-    if floor and exp.floor is not None and space == exp.target:
-        ax.plot(xs, exp.floor["loss"].numpy(), "k--", lw=1.2, label=f"exact floor: {exp.floor['kind']}")
     ax.set_yscale("log")
+    if floor and exp.floor is not None and space == exp.target:
+        f = exp.floor["loss"].numpy()
+        ax.plot(xs, f, "k--", lw=1.2, label=f"exact floor: {exp.floor['kind']}")
+        bottom = float(loss.min()) / 300                # keep the model's curve readable: three decades below it
+        if float(f.min()) < bottom:
+            ax.set_ylim(bottom=bottom)
+            first = xs[np.argmax(f < bottom)]
+            ax.annotate("floor continues below the panel", xy=(first, bottom), xytext=(6, 6), textcoords="offset points",
+                        ha="left", fontsize=8)
     ax.set_ylabel(f"per-dimension MSE in {space} space")
     if x == "t":
         ax.set_xlabel("t")
@@ -70,6 +77,7 @@ def per_t_curve(ax, exp, x: str = "t", space: str | None = None, label: str | No
 def training_loss(ax, exp):
     """The aggregate training loss (mean over each logging window) against steps."""
     ax.plot(exp.train.log_steps, exp.train.log_loss, marker="." if len(exp.train.log_steps) < 20 else None)
+    ax.set_xlim(0, 1.03 * max(exp.train.log_steps))
     ax.set_xlabel("training step"); ax.set_ylabel(f"training loss ({exp.weighting}, {exp.target})")
     ax.set_yscale("log"); ax.set_title(f"the aggregate training loss ({exp.steps_label()})")
     integer_axis(ax)
@@ -162,6 +170,21 @@ def quality_vs_steps(ax, rows, floor: float, noise: float):
     return ax
 
 
+def place_legend(ax, **kwargs):
+    """A legend where it covers no plotted point: matplotlib's "best" spot inside the axes if that
+    is clear of the data, otherwise outside, to the right of the axes."""
+    legend = ax.legend(loc="best", **kwargs)
+    fig = ax.figure
+    fig.canvas.draw()
+    points = _visible_points(ax)
+    box = legend.get_window_extent(fig.canvas.get_renderer())
+    if len(points) and ((points[:, 0] > box.x0) & (points[:, 0] < box.x1) &
+                        (points[:, 1] > box.y0) & (points[:, 1] < box.y1)).any():
+        legend.remove()
+        legend = ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, **kwargs)
+    return legend
+
+
 # ---------------------------------------------------------------------------------- the checks
 _INTEGER_LABELS = ("t", "step", "steps", "training step")
 
@@ -182,9 +205,9 @@ def _visible_points(ax):
     for line in ax.lines:
         if not line.get_visible():
             continue
-        xy = np.asarray(line.get_xydata(), dtype=float)
-        if len(xy) <= 2:                  # reference lines (axhline, axvline) are not data
+        if line.get_transform() != ax.transData:      # reference lines (axhline, axvline) are not data
             continue
+        xy = np.asarray(line.get_xydata(), dtype=float)
         inside = (xy[:, 0] >= x0) & (xy[:, 0] <= x1) & (xy[:, 1] >= y0) & (xy[:, 1] <= y1)
         inside &= np.isfinite(xy).all(1)
         if inside.any():

@@ -487,3 +487,46 @@ def _per_t_loop(model, schedule, target, t_values, x0, noise, dev):
             loss[sp].append(per.mean())
             err[sp].append(per.std() / math.sqrt(n))
     return loss, err
+
+
+def gradient_noise(model: nn.Module, data: torch.Tensor, schedule: NoiseSchedule, target: str = "eps",
+                   weighting: str = "simple", weighting_params: dict | None = None, batch_size: int = 256,
+                   n_batches: int = 32, seed: int = 0) -> dict:
+    """How noisy a minibatch gradient of an objective is, at the parameters of ``model``.
+
+    Draws ``n_batches`` independent minibatches (uniform t, as in training), computes the gradient
+    g_i of the weighted loss on each, and returns ``{"signal": ||mean g||^2, "noise": mean ||g_i -
+    mean g||^2, "ratio": noise / signal}``. The weights are normalised to mean 1 over t, so two
+    weightings are compared at the same overall scale (the ratio does not depend on it anyway). A
+    high ratio means each step mostly follows noise: the difficulty Nichol & Dhariwal (2021, sec.
+    3.3) report for optimising the VLB directly, whose few large small-t terms dominate a batch.
+    """
+    from .weighting import normalize
+
+    check_choice("target", target, TARGETS)
+    data = check_data("data", data).to(torch.float32)
+    batch_size = check_int("batch_size", batch_size, 1)
+    n_batches = check_int("n_batches", n_batches, 2)
+    w = normalize(weight(schedule, weighting, target, **(weighting_params or {}))).to(torch.float32)
+    m = copy.deepcopy(model).to("cpu").train()
+    params = [p for p in m.parameters() if p.requires_grad]
+    g = torch.Generator().manual_seed(check_int("seed", seed, 0))
+    shape = (-1,) + (1,) * (data.dim() - 1)
+    a_all = schedule.alpha_bars.sqrt().to(torch.float32)
+    s_all = schedule.one_minus_alpha_bars.sqrt().to(torch.float32)
+    grads = []
+    for _ in range(n_batches):
+        idx = torch.randint(0, data.shape[0], (batch_size,), generator=g)
+        t = torch.randint(1, schedule.T + 1, (batch_size,), generator=g)
+        noise = torch.randn((batch_size,) + tuple(data.shape[1:]), generator=g)
+        x0 = data[idx]
+        a, s = a_all[t].reshape(shape), s_all[t].reshape(shape)
+        x_t = a * x0 + s * noise
+        tgt = {"eps": noise, "x0": x0, "v": a * noise - s * x0}[target]
+        loss = (w[t] * (m(x_t, t) - tgt).square().flatten(1).mean(1)).mean()
+        grads.append(torch.cat([gr.reshape(-1) for gr in torch.autograd.grad(loss, params)]).double())
+    G = torch.stack(grads)
+    mean = G.mean(0)
+    signal = float(mean.square().sum())
+    noise = float((G - mean).square().sum(1).mean())
+    return {"signal": signal, "noise": noise, "ratio": noise / signal if signal > 0 else math.inf}

@@ -99,3 +99,37 @@ def test_one_dimensional_mixture_posterior_matches_quadrature():
             m1 = torch.trapezoid(grid * post, grid)
             var = torch.trapezoid((grid - m1) ** 2 * post, grid)
             assert abs(float(mean[i, 0] - m1)) < 1e-6 and abs(float(tr[i] - var)) < 1e-6, (ab, i)
+
+
+def test_gaussian_data_floor_matches_a_fitted_linear_regression_on_samples():
+    # independent check: draw x0 ~ N(mu, Sigma), regress eps on x_t with sklearn, compare held-out MSEs
+    from sklearn.linear_model import LinearRegression
+    from ddpm_edu.optimal import GaussianData
+    g = torch.Generator().manual_seed(0)
+    D = 6
+    A = torch.randn(D, D, generator=g, dtype=torch.float64)
+    cov = A @ A.T / D
+    cov[0, :] = 0; cov[:, 0] = 0                                 # one constant pixel, as digits have
+    mu = torch.randn(D, generator=g, dtype=torch.float64)
+    gd = GaussianData(mu, cov)
+    L = torch.linalg.cholesky(cov + 1e-12 * torch.eye(D, dtype=torch.float64))
+    n = 200_000
+    x0 = mu + torch.randn(n, D, generator=g, dtype=torch.float64) @ L.T
+    eps = torch.randn(n, D, generator=g, dtype=torch.float64)
+    for t in (1, 50, 300, 900):
+        ab = float(LIN.alpha_bars[t])
+        x_t = ab ** 0.5 * x0 + (1 - ab) ** 0.5 * eps
+        half = n // 2
+        reg = LinearRegression().fit(x_t[:half].numpy(), eps[:half].numpy())
+        mc = float(((reg.predict(x_t[half:].numpy()) - eps[half:].numpy()) ** 2).mean())
+        exact = float(gd.optimal_loss(LIN, [t], "eps")[0])
+        assert mc == pytest.approx(exact, rel=0.01, abs=2e-4), t
+        x0_exact = float(gd.optimal_loss(LIN, [t], "x0")[0])
+        assert x0_exact == pytest.approx(exact * (1 - ab) / ab, rel=1e-12)
+
+
+def test_gaussian_data_with_unit_variance_has_floor_alpha_bar():
+    from ddpm_edu.optimal import GaussianData
+    gd = GaussianData(torch.zeros(4), torch.eye(4, dtype=torch.float64))
+    t = torch.tensor([1, 10, 500, 1000])
+    assert torch.allclose(gd.optimal_loss(LIN, t, "eps"), LIN.alpha_bars[t])

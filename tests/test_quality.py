@@ -7,7 +7,7 @@ import torch
 
 from ddpm_edu.data import digits
 from ddpm_edu.experiment import load_data
-from ddpm_edu.quality import (copy_share, digit_features, digit_report, energy_distance, frechet_distance,
+from ddpm_edu.quality import (copy_share, digit_features, digit_report, energy_distance, frechet_distance, frechet_spread,
                               noise_images, precision_recall, sample_quality)
 
 
@@ -88,3 +88,13 @@ def test_sample_quality_chooses_the_report_by_data_and_needs_the_training_set_fo
         sample_quality("digits", held_out[:50], held_out, None)
     toy = sample_quality("moons", torch.randn(100, 2), torch.randn(400, 2))
     assert toy["name"] == "energy_distance" and toy["model"] >= 0 and toy["real"] >= 0
+
+
+def test_the_frechet_spread_is_the_size_of_a_fresh_draw_and_shrinks_with_more_samples():
+    rng = np.random.default_rng(0)
+    ref = rng.normal(size=(500, 4))
+    draws = [frechet_distance(rng.normal(0.3, 1.0, size=(500, 4)), rng.normal(size=(500, 4))) for _ in range(40)]
+    spread = frechet_spread(rng.normal(0.3, 1.0, size=(500, 4)), ref, n_boot=60)
+    assert 0.5 * np.std(draws) < spread < 2.0 * np.std(draws)       # the same order as independent redraws
+    big = frechet_spread(rng.normal(0.3, 1.0, size=(4000, 4)), rng.normal(size=(4000, 4)), n_boot=30)
+    assert big < spread

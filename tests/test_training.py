@@ -174,3 +174,17 @@ def test_resuming_on_another_kind_of_device_is_refused_with_a_reason(tmp_path):
     torch.save(state, tmp_path / "gpu.pt")
     with pytest.raises(ValueError, match="^path=.*drawn on cuda"):
         Trainer(MLPDenoiser(2, width=8), _toy(), LIN, TrainConfig(steps=6, **SMALL)).load(str(tmp_path / "gpu.pt"))
+
+
+def test_gradient_noise_shrinks_with_the_batch_and_the_vlb_gradient_is_the_noisier():
+    from ddpm_edu.training import gradient_noise
+    torch.manual_seed(0)
+    x = _toy()
+    model = MLPDenoiser(2, width=32)
+    small = gradient_noise(model, x, LIN, batch_size=32, n_batches=64, seed=1)
+    large = gradient_noise(model, x, LIN, batch_size=128, n_batches=64, seed=1)
+    assert 2.5 < small["noise"] / large["noise"] < 6.5              # variance of a mean: 1 / batch size (4x here)
+    assert gradient_noise(model, x, LIN, seed=3) == gradient_noise(model, x, LIN, seed=3)
+    vlb = gradient_noise(model, x, LIN, weighting="vlb", weighting_params={"sigma": "beta"}, n_batches=64, seed=1)
+    simple = gradient_noise(model, x, LIN, n_batches=64, seed=1)
+    assert vlb["ratio"] > 2 * simple["ratio"]

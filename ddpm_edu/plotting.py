@@ -39,6 +39,34 @@ def integer_axis(ax, axis: str = "x"):
     return ax
 
 
+# one look per weighting across the suite: colour by position, and a line style that keeps curves
+# that coincide visible ("simple" and "SNR" are the same curve in eps space: a wide pale band under dots)
+WEIGHTING_STYLES = (
+    ("VLB, sigma^2 = beta-tilde", {"color": "C1", "ls": (0, (5, 2)), "lw": 1.6}),
+    ("VLB, sigma^2 = beta", {"color": "C0", "ls": "-", "lw": 1.6}),
+    ("simple", {"color": "C2", "ls": "-", "lw": 4.0, "alpha": 0.45}),
+    ("Min-SNR", {"color": "C3", "ls": "-", "lw": 1.6}),
+    ("P2", {"color": "C4", "ls": "-.", "lw": 1.6}),
+    ("SNR", {"color": "C5", "ls": ":", "lw": 2.4}),
+)
+WEIGHTING_TEX = {"VLB, sigma^2 = beta": r"VLB, $\sigma_t^2 = \beta_t$",
+                 "VLB, sigma^2 = beta-tilde": r"VLB, $\sigma_t^2 = \tilde\beta_t$"}
+
+
+def weighting_style(label: str) -> dict:
+    """Line style of a weighting curve named ``label`` (as :func:`ddpm_edu.weighting.weighting_curves` names them)."""
+    for prefix, style in WEIGHTING_STYLES:
+        if label == prefix or label.startswith(prefix + " ") or (prefix in ("Min-SNR", "P2") and label.startswith(prefix)):
+            return dict(style)
+    return {}
+
+
+def weighting_lines(ax, x, curves: dict):
+    """Plot ``{label: per-t weights (length T + 1)}`` against ``x`` (length T), each in its style."""
+    return [ax.plot(x, np.asarray(w)[1:], label=WEIGHTING_TEX.get(label, label), **weighting_style(label))[0]
+            for label, w in curves.items()]
+
+
 def per_t_curve(ax, exp, x: str = "t", space: str | None = None, label: str | None = None, floor: bool = True,
                 color=None, marker: str = "."):
     """The final per-t loss with a +-2 stderr band, against t or log-SNR, and the exact floor beneath.

@@ -33,18 +33,17 @@ import ipywidgets as W
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.ticker import NullLocator
+from matplotlib.ticker import MaxNLocator, NullLocator
 
 from ._checks import bad, check_choice, check_int
+from .plotting import LOG_SNR_LABEL, weighting_style
 from .schedules import NoiseSchedule
 from .weighting import effective_weights, weighting_curves
 
 SCHEDULE_KINDS = ("linear", "cosine", "scaled_linear", "sigmoid")
-COLORS = ("C0", "C1", "C2", "C3", "C4", "C5", "C6", "C7", "C8", "C9")
 T_MAX = 2000                      # the T sliders' range is 2..T_MAX
 CSS_DPI = 100                     # figure inches -> CSS pixels
 SCALE = 2                         # pixels per CSS pixel in the PNG (2x: sharp on HiDPI screens and projectors)
-LOG_SNR_LABEL = "log-SNR $\\lambda$   (clean $\\leftarrow$ | $\\rightarrow$ noisy)"
 LIVE_NOTE = "A static picture of this explorer: run the notebook (make lab) or make explore to move its controls."
 
 
@@ -263,6 +262,8 @@ def schedule_explorer(kind: str = "linear", T: int = 1000) -> Explorer:
     ax_sig.set_title("what $x_t$ is made of")
     ax_snr.axhline(0, color="k", lw=0.8, ls=":")
     ax_snr.set_xlabel("t"); ax_snr.set_ylabel(r"log-SNR$_t$"); ax_snr.set_title("log signal-to-noise ratio")
+    for ax in (ax_sig, ax_snr):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))       # t is an integer, even for T = 2
     fig.fig.legend(handles=[l_sig, l_noise, l_snr], loc="lower center", ncols=3, frameon=False)
 
     def draw(v):
@@ -288,10 +289,10 @@ def schedule_explorer(kind: str = "linear", T: int = 1000) -> Explorer:
 
 
 # ----------------------------------------------------------------------------- notebook 03
+# static legend labels (parameters go in the readout, so moving a slider keeps the cached frame)
 WEIGHTING_LABELS = ("VLB, $\\sigma_t^2 = \\beta_t$", "VLB, $\\sigma_t^2 = \\tilde\\beta_t$", "simple",
                     "Min-SNR-$\\gamma$", "P2 ($k$, $\\gamma_{P2}$)", "SNR")
-WEIGHTING_STYLES = ({"ls": "-"}, {"ls": (0, (5, 2))}, {"ls": "-", "lw": 3.2, "alpha": 0.55},
-                    {"ls": "-"}, {"ls": "-."}, {"ls": ":", "lw": 2.2})
+WEIGHTING_KINDS = ("VLB, sigma^2 = beta", "VLB, sigma^2 = beta-tilde", "simple", "Min-SNR", "P2", "SNR")
 
 
 def weighting_explorer(kind: str = "linear", T: int = 1000, space: str = "eps") -> Explorer:
@@ -319,10 +320,9 @@ def weighting_explorer(kind: str = "linear", T: int = 1000, space: str = "eps") 
     fig = BlitFigure((9.0, 3.7))
     fig.fig.subplots_adjust(left=0.075, right=0.975, bottom=0.33, top=0.91, wspace=0.24)
     ax_w, ax_eff = fig.fig.subplots(1, 2)
-    lines = [fig.animate(ax_w.plot([], [], color=c, lw=st.pop("lw", 1.6), label=lab, **st)[0])
-             for c, lab, st in zip(COLORS, WEIGHTING_LABELS, [dict(s) for s in WEIGHTING_STYLES])]
-    eff_lines = [fig.animate(ax_eff.plot([], [], color=c, lw=st.pop("lw", 1.6), **st)[0])
-                 for c, st in zip(COLORS, [dict(s) for s in WEIGHTING_STYLES])]
+    lines = [fig.animate(ax_w.plot([], [], label=lab, **weighting_style(kind))[0])
+             for kind, lab in zip(WEIGHTING_KINDS, WEIGHTING_LABELS)]
+    eff_lines = [fig.animate(ax_eff.plot([], [], **weighting_style(kind))[0]) for kind in WEIGHTING_KINDS]
     dens_line = fig.animate(ax_eff.plot([], [], color="k", ls="--", lw=1.2, label="density of log-SNR, uniform t")[0])
     ax_w.set_yscale("log"); ax_w.set_ylabel("weight / its own mean over t")
     ax_w.yaxis.set_minor_locator(NullLocator())   # minor log ticks cost a third of a full redraw
@@ -348,10 +348,12 @@ def weighting_explorer(kind: str = "linear", T: int = 1000, space: str = "eps") 
         if by_t:
             ax_w.set_xlim(0, 1.02 * nice_ceil(sched.T))
             ax_w.set_xlabel("t")
+            ax_w.xaxis.set_major_locator(MaxNLocator(integer=True))
         else:
             lo, hi = step_limits(lam_all.min(), lam_all.max(), 1.0)
             ax_w.set_xlim(hi, lo)                     # clean on the left, noisy on the right (suite-wide)
             ax_w.set_xlabel(LOG_SNR_LABEL)
+            ax_w.xaxis.set_major_locator(MaxNLocator())
         ax_w.set_ylim(*log_limits(np.concatenate(all_w)))
         ax_w.set_title(f"weights on the {v['space']}-MSE ({sched.name} schedule)")
         lo, hi = step_limits(lam.min(), lam.max(), 1.0)

@@ -10,7 +10,7 @@ TORCH       ?= torch==2.13.0
 TORCH_INDEX ?=
 STAMP  := $(VENV)/.installed
 
-.PHONY: lab test explore figures bench clean
+.PHONY: lab test test-slow explore figures bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ bench: $(STAMP)
 
 test: $(STAMP)
 	bash scripts/run_tests.sh $(BIN)
+
+# the three-seed check of every claim the experiment notebooks make, at the classroom budget (about 20 min)
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -q -m slow tests/test_claims_slow.py
 
 clean:
 	rm -rf $(VENV) runs

@@ -128,6 +128,11 @@ def pytest_sessionfinish(session):
 
 
 def pytest_terminal_summary(terminalreporter):
+    measured = [(r.nodeid, k, v) for r in terminalreporter.stats.get("passed", []) for k, v in getattr(r, "user_properties", [])]
+    if measured:
+        terminalreporter.section("measured in the tests")
+        for nodeid, key, value in measured:
+            terminalreporter.write_line(f"{key} = {value}   ({nodeid})")
     if not _NOTEBOOK_SECONDS:
         return
     terminalreporter.section("notebook execution times")

@@ -156,19 +156,22 @@ class Experiment:
         return m
 
 
-def claim(ok: bool, statement: str, *runs: Experiment) -> bool:
-    """Assert a claim about trained models, or skip it, saying why, when a run was cut short.
+def claim(ok: bool, statement: str, *runs: Experiment) -> None:
+    """Assert a claim about trained models, or skip it, saying why, when it cannot be checked.
 
-    A claim that rests on the announced budget is only checked on runs that trained all of it;
-    under an opt-in time cap the notebook goes on (with this message) instead of failing.
-    Returns True when the claim was checked (and held).
+    A claim about training rests on the classroom budget. It is checked only when every run in
+    ``runs`` trained all of it: not in fast mode (CI's few hundred steps), and not for a run cut
+    short by an opt-in time cap. Skipped claims print one line instead of failing the notebook;
+    the slow test runs the notebooks at the classroom budget for three seeds and checks them all.
     """
+    if fast_mode():
+        print(f"not checked in fast mode (runs of {budget()['steps']} steps): {statement}")
+        return
     short = [r for r in runs if not r.complete]
     if short:
         print(f"not checked (a run trained {short[0].steps_label()}): {statement}")
-        return False
+        return
     assert ok, statement
-    return True
 
 
 def check_schedule_reaches_noise(sched: NoiseSchedule, T: int) -> None:
@@ -241,11 +244,12 @@ def draw_samples(model, sched: NoiseSchedule, data: str, target: str, n: int, se
                             clip_x0=1.0 if data == "digits" else None).float()
 
 
-def quality_along_run(exp: Experiment, seed: int | None = None) -> list:
-    """``[(step, quality report, samples)]`` for each EMA snapshot of ``exp`` (see ``snapshot_steps``)."""
+def quality_along_run(exp: Experiment, n: int | None = None, seed: int | None = None) -> list:
+    """``[(step, quality report, samples)]`` for each EMA snapshot of ``exp`` (see ``snapshot_steps``),
+    with ``n`` samples each (default: as many as ``exp.samples``)."""
     out = []
     s = exp.train.config["seed"] if seed is None else seed
-    n = len(exp.samples)
+    n = len(exp.samples) if n is None else check_int("n", n, 4)
     for step, model in sorted(exp.snapshots.items()):
         samples = draw_samples(model, exp.schedule, exp.data, exp.target, n, s)
         out.append((step, sample_quality(exp.data, samples, exp.held_out, exp.train_data, seed=s), samples))

@@ -160,7 +160,7 @@ def sample_grid(ax, samples: torch.Tensor, n: int = 100, title: str = "samples")
         lo, hi = np.percentile(pts, 0.5, axis=0), np.percentile(pts, 99.5, axis=0)
         pad = 0.08 * (hi - lo).max()
         ax.set_xlim(lo[0] - pad, hi[0] + pad); ax.set_ylim(lo[1] - pad, hi[1] + pad)
-        ax.set_xlabel("$x_1$"); ax.set_ylabel("$x_2$"); ax.set_aspect("equal", adjustable="datalim")
+        ax.set_xlabel("$x_1$"); ax.set_ylabel("$x_2$"); ax.set_aspect("equal", adjustable="box")
     ax.set_title(title)
     return ax
 
@@ -193,8 +193,7 @@ def quality_vs_steps(ax, rows, floor: float, noise: float):
     ax.set_yscale("log")
     ax.set_xlabel("training step (step 0: the untrained model)")
     ax.set_ylabel("Frechet digit distance (lower is better)")
-    ax.set_xticks(steps); ax.set_xticklabels([str(int(s)) for s in steps])
-    ax.legend(loc="upper right", fontsize=8)
+    ax.set_xticks(xs); ax.set_xticklabels([str(int(s)) for s in steps])
     return ax
 
 

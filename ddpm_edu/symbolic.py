@@ -373,3 +373,100 @@ def prior_term() -> Derivation:
 def all_derivations() -> list:
     """Every derivation of notebook 02, in order."""
     return [elbo_decomposition(3), gaussian_kl(), posterior(), noise_matching(), parameterizations(), prior_term()]
+
+
+# ----------------------------------------------------------------------------- 7. modern objectives
+lam_sym = sp.Symbol("lambda", real=True)
+
+
+def objective_factors() -> Derivation:
+    """Each target's MSE as a multiple of the eps-MSE, as a function of lambda (notebook 07).
+
+    Kingma & Gao (2023, sec. 2 and appendix) write every objective as a weighting of the eps-MSE. With
+    z = alpha x + sigma eps and lambda = log(alpha^2 / sigma^2), a prediction of any target implies an
+    eps prediction; the two errors are proportional, and the factor is derived here:
+    * v (variance preserving, Salimans & Ho 2022): 1 + e^-lambda;
+    * x0 (variance preserving): e^-lambda;
+    * the velocity eps - x of rectified flow, z = (1 - t) x + t eps: (1 + e^(-lambda/2))^2;
+    * EDM's denoiser D (z = x + sigma eps), with its weight (sigma^2 + sd^2)/(sigma sd)^2: 1 + e^-lambda / sd^2.
+    """
+    E, Eh, X, Z = sp.symbols(r"epsilon \hat{\epsilon} x z", real=True)
+    t, sd = sp.symbols("t sigma_d", positive=True)
+    a_vp, s_vp = sp.sqrt(1 / (1 + sp.exp(-lam_sym))), sp.sqrt(1 / (1 + sp.exp(lam_sym)))   # alpha^2 = sigmoid(lambda)
+    z_vp = a_vp * X + s_vp * E
+    factors, steps, proofs = {}, {}, {}
+
+    # v: v = a eps - s x; from (z, v_hat): eps_hat = s z + a v_hat, so v_hat = (eps_hat - s z) / a
+    v_of = lambda e: (e - s_vp * z_vp) / a_vp
+    factors["v"] = sp.simplify(((v_of(Eh) - v_of(E)) / (Eh - E)) ** 2)
+    # x0 (VP): x_hat = (z - s eps_hat) / a
+    x_of = lambda e: (z_vp - s_vp * e) / a_vp
+    factors["x0"] = sp.simplify(((x_of(Eh) - x_of(E)) / (Eh - E)) ** 2)
+    # velocity of rectified flow: z = (1 - t) x + t eps, u = eps - x, x_hat = (z - t eps_hat)/(1 - t)
+    z_fm = (1 - t) * X + t * E
+    u_of = lambda e: e - (z_fm - t * e) / (1 - t)
+    fm = sp.simplify(((u_of(Eh) - u_of(E)) / (Eh - E)) ** 2)
+    t_of_lam = 1 / (1 + sp.exp(lam_sym / 2))            # lambda = 2 log((1 - t)/t)
+    factors["velocity"] = sp.factor(sp.simplify(fm.subs(t, t_of_lam)))
+    # EDM: z = x + sigma eps, D = x_hat = z - sigma eps_hat, weight (sigma^2 + sd^2)/(sigma sd)^2, sigma = e^(-lambda/2)
+    sig = sp.exp(-lam_sym / 2)
+    d_of = lambda e: (X + sig * E) - sig * e
+    edm_weight = (sig ** 2 + sd ** 2) / (sig * sd) ** 2
+    factors["edm"] = sp.simplify(edm_weight * ((d_of(Eh) - d_of(E)) / (Eh - E)) ** 2)
+
+    closed = {"v": 1 + sp.exp(-lam_sym), "x0": sp.exp(-lam_sym), "velocity": (1 + sp.exp(-lam_sym / 2)) ** 2,
+              "edm": 1 + sp.exp(-lam_sym) / sd ** 2}
+    for key, expr in factors.items():
+        steps[f"MSE of {key} / MSE of $\\epsilon$"] = expr
+        proofs[f"{key}: factor = {closed[key]}"] = expr - closed[key]
+    proofs["rectified flow: lambda = 2 log((1 - t)/t) at t(lambda)"] = sp.log(((1 - t_of_lam) / t_of_lam) ** 2) - lam_sym
+    return Derivation("eps-MSE factors", steps, proofs, {"factors": factors, "closed": closed, "lambda": lam_sym},
+                      latex_names={lam_sym: r"\lambda"})
+
+
+def objective_densities() -> Derivation:
+    """The Jacobian |dt/dlambda| (the density of lambda when t is uniform) for each continuous sampler,
+    and the monotonicity of p(lambda) w(lambda) where SymPy can decide it (Kingma & Gao 2023, sec. 4)."""
+    t, s = sp.symbols("t s", positive=True)
+    mu, sd = sp.symbols("m s_N", real=True)
+    steps, proofs, results = {}, {}, {}
+    # cosine with s = 0: alpha-bar = cos^2(pi t / 2), lambda = log(cot^2(pi t/2))
+    lam_cos = sp.log(sp.cos(sp.pi * t / 2) ** 2 / sp.sin(sp.pi * t / 2) ** 2)
+    t_cos = 2 / sp.pi * sp.atan(sp.exp(-lam_sym / 2))
+    jac_cos = sp.simplify(sp.Abs(sp.diff(t_cos, lam_sym)))
+    results["cosine"] = jac_cos
+    steps[r"cosine ($s = 0$): $|dt/d\lambda|$"] = jac_cos
+    proofs["cosine: t(lambda) inverts lambda(t)"] = sp.simplify(lam_cos.subs(t, t_cos) - lam_sym)
+    proofs["cosine: |dt/dlambda| = sech(lambda/2) / (2 pi)"] = (jac_cos - 1 / (2 * sp.pi * sp.cosh(lam_sym / 2))).rewrite(sp.exp)
+    # rectified flow, t ~ U(0, 1): t = 1/(1 + e^(lambda/2))
+    t_fm = 1 / (1 + sp.exp(lam_sym / 2))
+    jac_fm = sp.simplify(-sp.diff(t_fm, lam_sym))
+    results["flow_matching"] = jac_fm
+    steps[r"rectified flow: $|dt/d\lambda|$"] = jac_fm
+    proofs["flow matching: |dt/dlambda| = sech(lambda/4)^2 / 8"] = (jac_fm - 1 / (8 * sp.cosh(lam_sym / 4) ** 2)).rewrite(sp.exp)
+    # EDM: lambda = -2 ln sigma with ln sigma ~ N(P_mean, P_std^2): lambda ~ N(-2 P_mean, (2 P_std)^2)
+    pm, ps = sp.symbols("P_mean P_std", real=True)
+    ps = sp.Symbol("P_std", positive=True)
+    ln_sigma = -lam_sym / 2
+    p_edm = sp.exp(-(ln_sigma - pm) ** 2 / (2 * ps ** 2)) / (ps * sp.sqrt(2 * sp.pi)) * sp.Abs(sp.diff(ln_sigma, lam_sym))
+    normal = sp.exp(-(lam_sym + 2 * pm) ** 2 / (2 * (2 * ps) ** 2)) / (2 * ps * sp.sqrt(2 * sp.pi))
+    results["edm"] = p_edm
+    proofs["EDM: lambda ~ N(-2 P_mean, (2 P_std)^2)"] = sp.simplify(p_edm - normal)
+    # monotonicity of p w: d/dlambda log(p w)
+    factors = objective_factors().results["closed"]
+    sd_ = sp.Symbol("sigma_d", positive=True)
+    slopes = {
+        "v_cosine": sp.simplify(sp.diff(sp.log((1 / (2 * sp.pi * sp.cosh(lam_sym / 2))) * factors["v"]), lam_sym).rewrite(sp.exp)),
+        "flow_matching": sp.simplify(sp.diff(sp.log(jac_fm * factors["velocity"]), lam_sym).rewrite(sp.exp)),
+        "sigmoid": sp.simplify(sp.diff(sp.log(1 / (1 + sp.exp(lam_sym))), lam_sym)),
+        "edm": sp.diff(sp.log(normal * factors["edm"]), lam_sym),
+    }
+    results["slopes"] = slopes
+    steps[r"v-cosine: $d \log(p w) / d\lambda$"] = slopes["v_cosine"]
+    steps[r"flow matching: $d \log(p w) / d\lambda$"] = slopes["flow_matching"]
+    proofs["v-cosine: p w = e^(-lambda/2) / pi (slope -1/2)"] = slopes["v_cosine"] + sp.Rational(1, 2)
+    proofs["flow matching: p w = e^(-lambda/2) / 2 (slope -1/2)"] = slopes["flow_matching"] + sp.Rational(1, 2)
+    proofs["sigmoid: slope = -sigmoid(lambda) < 0"] = slopes["sigmoid"] + 1 / (1 + sp.exp(-lam_sym))
+    edm_slope = slopes["edm"].subs({pm: -sp.Rational(6, 5), ps: sp.Rational(6, 5), sd_: sp.Rational(1, 2)})
+    results["edm_slope_values"] = {v: float(edm_slope.subs(lam_sym, v)) for v in (-6, 0, 6)}
+    return Derivation("densities of lambda", steps, proofs, results, latex_names={lam_sym: r"\lambda"})

@@ -115,3 +115,31 @@ def test_prior_term_matches_the_closed_form_and_is_tiny(schedule):
     ref = 0.5 * (abar_T * x ** 2 - abar_T - np.log1p(-abar_T))
     np.testing.assert_allclose(f(abar_T, x), ref, rtol=1e-6, atol=1e-15)
     assert np.all(f(abar_T, x) < 1e-4)   # nats per dimension: nothing to learn
+
+
+def test_objective_factors_are_proved_and_match_the_numeric_eps_weights():
+    import numpy as np
+    import sympy as sp
+    from ddpm_edu import objectives as O
+    d = S.objective_factors()
+    assert d.failed() == []
+    lam = np.linspace(-8, 8, 41)
+    f = {k: sp.lambdify(S.lam_sym, v.subs(sp.Symbol("sigma_d", positive=True), 0.5), "numpy")
+         for k, v in d.results["factors"].items()}
+    assert np.allclose(f["v"](lam), O.eps_weight("v_cosine", lam))
+    assert np.allclose(f["velocity"](lam), O.eps_weight("flow_matching", lam))
+    assert np.allclose(f["edm"](lam), O.eps_weight("edm", lam))
+    assert np.allclose(f["x0"](lam), np.exp(-lam))
+
+
+def test_objective_densities_are_proved_and_match_the_numeric_ones():
+    import numpy as np
+    import sympy as sp
+    from ddpm_edu import objectives as O
+    d = S.objective_densities()
+    assert d.failed() == []
+    lam = np.linspace(-8, 8, 41)
+    assert np.allclose(sp.lambdify(S.lam_sym, d.results["cosine"], "numpy")(lam), O.lambda_density("v_cosine", lam))
+    assert np.allclose(sp.lambdify(S.lam_sym, d.results["flow_matching"], "numpy")(lam), O.lambda_density("flow_matching", lam))
+    slopes = d.results["edm_slope_values"]                 # EDM's p w rises at the noisy end, falls at the clean end
+    assert slopes[-6] > 0 > slopes[6]

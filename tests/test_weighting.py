@@ -38,7 +38,7 @@ def test_beta_tilde_vlb_weight_is_the_kingma_snr_difference():
 
 def test_beta_tilde_vlb_at_t1_is_infinite_unless_clipped():
     raw = weight(LIN, "vlb", sigma="beta_tilde", clip_t1=False)
-    assert math.isinf(raw[1])
+    assert raw[1] == math.inf                  # +inf, never -inf (beta-tilde_1 is +0.0, not -0.0)
     clipped = weight(LIN, "vlb", sigma="beta_tilde")
     b1, a1 = float(LIN.betas[1]), float(LIN.alphas[1])
     # sigma_1^2 = beta-tilde_2, and 1 - alpha-bar_1 = beta_1
@@ -200,3 +200,31 @@ def test_effective_weights_drop_only_the_clipped_cosine_step():
     from ddpm_edu.weighting import effective_weights, weighting_curves
     assert len(effective_weights(COS, weighting_curves(COS))[0]) == COS.T - 1
     assert len(effective_weights(LIN, weighting_curves(LIN))[0]) == LIN.T
+
+
+@pytest.mark.parametrize("schedule", [NoiseSchedule.linear(), NoiseSchedule.cosine(), NoiseSchedule.scaled_linear(),
+                                      NoiseSchedule.sigmoid(), NoiseSchedule.linear(T=10), NoiseSchedule.cosine(T=2)])
+def test_every_weight_is_non_negative_and_never_minus_zero(schedule):
+    """Every weighting, every space, every t: w >= 0 (or +inf where documented), no NaN, no -0.0."""
+    from ddpm_edu.weighting import SPACES, WEIGHTINGS
+    variants = [(name, {}) for name in WEIGHTINGS] + [
+        ("vlb", {"sigma": "beta_tilde"}), ("vlb", {"sigma": "beta_tilde", "clip_t1": False}),
+        ("min_snr", {"gamma": 1e-3}), ("min_snr", {"gamma": 1e3}), ("p2", {"k": 1e-3, "gamma": 2.0}), ("p2", {"k": 5.0, "gamma": 0.5})]
+    for name, params in variants:
+        for space in SPACES:
+            w = weight(schedule, name, space, **params)
+            assert not torch.isnan(w).any(), (name, params, space)
+            assert (w >= 0).all(), (name, params, space)                  # -inf fails here
+            assert not torch.signbit(w).any(), (name, params, space)      # -0.0 fails here
+            infinite = torch.isinf(w).nonzero().flatten().tolist()
+            documented = name == "vlb" and params.get("clip_t1") is False and params.get("sigma") == "beta_tilde"
+            assert infinite == ([1] if documented else []), (name, params, space, infinite)   # +inf only where documented
+            assert w[0] == 0 and not torch.signbit(w[0])
+
+
+def test_schedule_tensors_hold_no_minus_zero():
+    for s in (NoiseSchedule.linear(), NoiseSchedule.cosine(), NoiseSchedule.linear(T=1)):
+        for key in ("betas", "alphas", "alpha_bars", "one_minus_alpha_bars", "snr", "posterior_variance"):
+            v = getattr(s, key)
+            assert not torch.signbit(v).any(), key
+        assert s.posterior_variance[1] == 0 and s.one_minus_alpha_bars[0] == 0

@@ -102,6 +102,18 @@ def _sol_05_2():
     return 0.5 + 0.5 / 4.0                    # v-MSE = eps-MSE + x0-MSE and x0-MSE = eps-MSE / SNR
 
 
+def _sol_07_1():
+    return "iddpm"
+
+
+def _sol_07_2():
+    return lambda lam: 1.0 + 0.0 * lam        # SNR on the x0-MSE = e^lam e^-lam on the eps-MSE
+
+
+def _sol_07_3():
+    return 0.5                                 # flow matching: p w = e^(-lambda/2) / 2
+
+
 def _sol_06_1():
     return 1.0 / math.log(2.0)
 
@@ -140,11 +152,20 @@ EXERCISES = {
                      "1 bit = log 2 nats."),
     "06.2": Exercise("06", "Importance sampling of t reweights each term by 1/(T p(t)). What is E over p of that weight?",
                      "number", "Sum over t of p(t) * 1 / (T p(t))."),
+    "07.1": Exercise("07", "Which objective puts the most weight at lambda = 0, each normalised over lambda in [-10, 10]? "
+                     "One of objectives.OBJECTIVES.", "word",
+                     "Evaluate objectives.normalised(name, lam) at lambda = 0 for every name; the uniform-t cosine "
+                     "schedule centres its noise levels on lambda = 0."),
+    "07.2": Exercise("07", "An objective weights the x0-MSE by SNR = e^lambda. Its weight on the eps-MSE, as a function w(lam)?",
+                     "function", "x0-MSE = e^(-lambda) eps-MSE (notebook 02: eps-MSE = SNR x0-MSE)."),
+    "07.3": Exercise("07", "Flow matching's effective weighting is c e^(-lambda/2). What is c?", "number",
+                     "p(lambda) = 1/(8 cosh^2(lambda/4)) and w(lambda) = (1 + e^(-lambda/2))^2; multiply and simplify."),
 }
 
 _SOLUTIONS = {
     "02.1": _sol_02_1, "02.2": _sol_02_2, "02.3": _sol_02_3, "03.1": _sol_03_1, "03.2": _sol_03_2, "03.3": _sol_03_3,
     "04.1": _sol_04_1, "04.2": _sol_04_2, "05.1": _sol_05_1, "05.2": _sol_05_2, "06.1": _sol_06_1, "06.2": _sol_06_2,
+    "07.1": _sol_07_1, "07.2": _sol_07_2, "07.3": _sol_07_3,
 }
 
 
@@ -155,6 +176,8 @@ def _grid_args(key):
         return [(s, g) for s, g in zip(snr, rng.uniform(0.5, 10, 50))]
     if key == "04.1":
         return [(a, c2) for a, c2 in zip(rng.uniform(0.001, 0.999, 50), rng.uniform(0.05, 3.0, 50))]
+    if key == "07.2":
+        return [(lam,) for lam in rng.uniform(-10, 10, 50)]
     return [(e, x, a) for e, x, a in zip(rng.normal(size=50), rng.normal(size=50), rng.uniform(0.01, 0.99, 50))]
 
 
@@ -204,7 +227,7 @@ def check(exercise: str, answer) -> Verdict:
 
 
 def show(notebook: str) -> None:
-    """Print the exercises of one notebook ("02".."06")."""
+    """Print the exercises of one notebook ("02".."07")."""
     for key, ex in EXERCISES.items():
         if ex.notebook == notebook:
             print(f"Exercise {key}: {ex.prompt}")

@@ -63,6 +63,7 @@ SOURCES = {
 }
 
 _LINEAR = {"T": 1000, "beta_start": 1e-4, "beta_end": 0.02}
+LAMBDA_RANGE = (-10.0, 10.0)       # where notebook 07 compares objectives: about the linear schedule's range
 
 
 # ---------------------------------------------------------------------------------------- helpers
@@ -302,8 +303,11 @@ def monotone_table(lam=None, **overrides) -> dict:
 
 
 def summary(lam=None) -> dict:
-    """``{name: (mode, mean)}`` of each objective's normalised effective weighting over lambda in [-15, 15]."""
-    lam = np.linspace(-15, 15, 6001) if lam is None else np.asarray(lam, dtype=np.float64)
+    """``{name: (mode, mean)}`` of each objective's normalised effective weighting over ``LAMBDA_RANGE``.
+
+    For a monotone weighting the mode is an end of the range, and the mean depends on the range: the
+    figures describe where the objective trains *within* the noise levels a model is trained on."""
+    lam = np.linspace(*LAMBDA_RANGE, 4001) if lam is None else np.asarray(lam, dtype=np.float64)
     out = {}
     for name in OBJECTIVES:
         e = normalised(name, lam)

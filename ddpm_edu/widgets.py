@@ -371,3 +371,57 @@ def weighting_explorer(kind: str = "linear", T: int = 1000, space: str = "eps") 
                 "density": dens, "effective": eff, "schedule": sched}, text
 
     return _explorer(controls, [["kind", "T"], ["space", "axis"], ["gamma", "k", "p2_gamma"]], fig, draw)
+
+
+# ----------------------------------------------------------------------------- notebook 07
+EXPLORED = ("edm", "sd3", "min_snr", "sigmoid")
+
+
+def objective_explorer() -> Explorer:
+    """EDM's P_mean/P_std, SD3's m/s, Min-SNR's gamma and the sigmoid's b, against the ELBO's flat weighting.
+
+    One panel: each objective's effective weighting p(lambda) w(lambda), normalised to integrate to 1 over
+    lambda in [-10, 10], against lambda (clean on the left); the ELBO (dashed) is flat. The readout gives
+    each curve's mode and mean lambda.
+    """
+    from . import objectives as O
+    from .objectives import LAMBDA_RANGE
+
+    style = {"description_width": "initial"}
+    controls = {
+        "P_mean": W.FloatSlider(value=-1.2, min=-3.0, max=2.0, step=0.1, description="EDM P_mean", style=style),
+        "P_std": W.FloatSlider(value=1.2, min=0.2, max=3.0, step=0.1, description="EDM P_std", style=style),
+        "m": W.FloatSlider(value=0.0, min=-2.0, max=2.0, step=0.1, description="SD3 m", style=style),
+        "s": W.FloatSlider(value=1.0, min=0.2, max=3.0, step=0.1, description="SD3 s", style=style),
+        "gamma": W.FloatSlider(value=5.0, min=0.5, max=20.0, step=0.5, description="Min-SNR gamma", style=style),
+        "b": W.FloatSlider(value=0.0, min=-5.0, max=5.0, step=0.5, description="sigmoid b", style=style),
+    }
+    lam = np.linspace(*LAMBDA_RANGE, 801)
+    fig = BlitFigure((9.0, 3.9))
+    fig.fig.subplots_adjust(left=0.08, right=0.975, bottom=0.26, top=0.91)
+    ax = fig.fig.subplots()
+    plain = {"edm": "EDM", "sd3": "SD3", "min_snr": "Min-SNR", "sigmoid": "sigmoid"}
+    labels = {"edm": "EDM", "sd3": "SD3 (logit-normal t)", "min_snr": "Min-SNR-$\\gamma$", "sigmoid": "sigmoid($b - \\lambda$)"}
+    colors = {"edm": "C0", "sd3": "C1", "min_snr": "C3", "sigmoid": "C4"}
+    lines = {k: fig.animate(ax.plot([], [], color=colors[k], lw=1.8, label=labels[k])[0]) for k in EXPLORED}
+    elbo = O.normalised("elbo", lam)
+    ax.plot(lam, elbo, "k--", lw=1.2, label="ELBO (flat)")
+    ax.set_xlim(LAMBDA_RANGE[1], LAMBDA_RANGE[0])
+    ax.set_xlabel(LOG_SNR_LABEL); ax.set_ylabel(r"$p(\lambda)\, w(\lambda)$, normalised")
+    ax.set_title("effective weighting of each objective")
+    fig.fig.legend(handles=list(lines.values()) + [ax.lines[-1]], loc="lower center", ncols=5, frameon=False, fontsize=9)
+
+    def draw(v):
+        params = {"edm": {"P_mean": v["P_mean"], "P_std": v["P_std"]}, "sd3": {"m": v["m"], "s": v["s"]},
+                  "min_snr": {"gamma": v["gamma"]}, "sigmoid": {"b": v["b"]}}
+        curves, stats = {}, []
+        for name in EXPLORED:
+            e = O.normalised(name, lam, **params[name])
+            lines[name].set_data(lam, e)
+            curves[name] = e
+            stats.append(f"{plain[name]}: mode {lam[np.argmax(e)]:.1f}, mean {np.trapezoid(lam * e, lam):.1f}")
+        ax.set_ylim(0, nice_ceil(max(float(max(c.max() for c in curves.values())), float(elbo.max())) * 1.05))
+        text = "lambda of each objective's mass (clean = high): " + "; ".join(stats)
+        return {"lambda": lam, "curves": curves, "elbo": elbo}, html.escape(text)
+
+    return _explorer(controls, [["P_mean", "P_std", "m", "s"], ["gamma", "b"]], fig, draw)

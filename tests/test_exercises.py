@@ -18,7 +18,7 @@ def test_solution_passes_and_a_wrong_answer_gets_the_hint(key):
 
 
 def test_every_notebook_from_02_has_two_or_three_exercises():
-    for nb in ("02", "03", "04", "05", "06"):
+    for nb in ("02", "03", "04", "05", "06", "07"):
         assert 2 <= sum(ex.notebook == nb for ex in EXERCISES.values()) <= 3
 
 
@@ -37,3 +37,32 @@ def test_answers_of_the_wrong_type_or_that_raise_do_not_crash():
     assert not check("02.2", "lambda").correct
     with pytest.raises(ValueError, match="^exercise="):
         check("99.9", 1)
+
+
+@pytest.mark.parametrize("key", list(EXERCISES))
+def test_an_unanswered_exercise_says_what_to_write_and_never_raises(key):
+    from ddpm_edu.exercises import KIND_WORDS
+    verdict = check(key, None)
+    assert not verdict.correct and not verdict.answered
+    assert repr(verdict).startswith("Not answered yet.") and KIND_WORDS[EXERCISES[key].kind] in verdict.message
+    assert "Traceback" not in repr(verdict) and "NoneType" not in repr(verdict)
+
+
+def test_a_function_that_still_returns_none_is_not_answered_yet():
+    verdict = check("03.1", lambda snr, gamma: None)
+    assert not verdict.answered and "return None" in verdict.message
+
+
+@pytest.mark.parametrize("key, answer, expected", [("02.1", "0.5", "a number"), ("03.2", 2.5, "an integer"),
+                                                   ("03.1", 3.0, "a Python function"), ("02.2", 0.5, "a SymPy expression"),
+                                                   ("07.1", 7, "a word")])
+def test_a_wrong_type_says_which_type_was_expected(key, answer, expected):
+    verdict = check(key, answer)
+    assert verdict.answered and not verdict.correct and f"should be {expected}" in verdict.message
+
+
+def test_the_log1p_hint_answer_is_accepted_for_the_prior_term():
+    import math
+    from ddpm_edu import NoiseSchedule
+    ab = float(NoiseSchedule.linear().alpha_bars[-1])
+    assert check("02.3", -0.5 * math.log1p(-ab)) and check("02.3", (ab - ab - math.log(1 - ab)) / 2)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ._checks import bad, check_choice, check_data, check_int, check_real
+from ._checks import MAX_N, bad, bad_type, check_choice, check_data, check_generator, check_int, check_module, check_real, check_shape, check_tensor
 from . import objectives as O
 
 
@@ -45,7 +45,7 @@ class ObjectiveModel(nn.Module):
 
     def __init__(self, net: nn.Module, name: str, sigma_data: float = 0.5):
         super().__init__()
-        self.net, self.name = net, check_choice("name", name, O.OBJECTIVES)
+        self.net, self.name = check_module("net", net), check_choice("name", name, O.OBJECTIVES)
         self.target = O.TARGET[name]
         self.sigma_data = check_real("sigma_data", sigma_data, low=0)
 
@@ -118,9 +118,10 @@ class ObjectiveRun:
 def train_objective(net: nn.Module, data: torch.Tensor, name: str, steps: int, seed: int = 0, batch_size: int = 256,
                     lr: float = 2e-3, ema_decay: float = 0.995, progress: bool = False, **params) -> ObjectiveRun:
     """Train ``net`` on ``data`` (N, ...) with objective ``name`` for ``steps`` steps on the CPU; every draw seeded."""
+    check_module("net", net)
     data = check_data("data", data).to(torch.float32)
-    steps = check_int("steps", steps, 1)
-    batch_size = check_int("batch_size", batch_size, 1)
+    steps = check_int("steps", steps, 1, 10 ** 9)
+    batch_size = check_int("batch_size", batch_size, 1, MAX_N)
     lr = check_real("lr", lr, low=0)
     ema_decay = check_real("ema_decay", ema_decay, low=0, high=1, low_open=False)
     O._params(name, params)
@@ -163,9 +164,16 @@ def train_objective(net: nn.Module, data: torch.Tensor, name: str, steps: int, s
 @torch.no_grad()
 def eps_loss_per_lambda(model: ObjectiveModel, data: torch.Tensor, lam_values, n: int = 512, seed: int = 1234):
     """``(mean, stderr)`` of the per-dimension eps-MSE at each lambda, the same examples and noise at every lambda."""
+    if not isinstance(model, ObjectiveModel):
+        raise bad_type("model", model, "model must be an ObjectiveModel (train_objective returns one)")
     data = check_data("data", data)
-    g = torch.Generator().manual_seed(seed)
-    n = min(check_int("n", n, 2), data.shape[0])
+    if data.shape[0] < 2:
+        raise bad("data", data, "data must hold at least 2 examples")
+    lam_values = check_tensor("lam_values", lam_values, accept_arrays=True).reshape(-1)
+    if lam_values.numel() < 1:
+        raise bad("lam_values", lam_values, "lam_values must hold at least one log-SNR")
+    g = torch.Generator().manual_seed(check_int("seed", seed, 0, 2 ** 63 - 1))
+    n = min(check_int("n", n, 2, MAX_N), data.shape[0])
     x = data[torch.randperm(data.shape[0], generator=g)[:n]].to(torch.float32)
     eps = torch.randn(x.shape, generator=g)
     means, errs = [], []
@@ -188,12 +196,16 @@ def ancestral_sample_lambda(model: ObjectiveModel, lam_grid, shape, n: int, gene
     alpha_t|s^2 sigma_s^2 (Kingma et al. 2021, appendix A). On DDPM's lambda_t grid this is DDPM's
     sampler with sigma_t^2 = beta-tilde_t; the last step returns x_hat.
     """
-    if not isinstance(generator, torch.Generator):
-        raise bad("generator", generator, "pass a torch.Generator: every random draw is seeded in ddpm_edu")
-    lam = torch.as_tensor(lam_grid, dtype=torch.float64)
-    if lam.dim() != 1 or lam.numel() < 2 or not bool((lam[1:] > lam[:-1]).all()):
-        raise bad("lam_grid", "a grid that does not increase", "an increasing 1-D grid of log-SNRs (noisy to clean)")
-    n = check_int("n", n, 1)
+    if not isinstance(model, ObjectiveModel):
+        raise bad_type("model", model, "model must be an ObjectiveModel (train_objective returns one)")
+    check_generator("generator", generator)
+    shape = check_shape("shape", shape)
+    if clip_x0 is not None:
+        clip_x0 = check_real("clip_x0", clip_x0, low=0)
+    lam = check_tensor("lam_grid", lam_grid, accept_arrays=True).to(torch.float64)
+    if lam.dim() != 1 or lam.numel() < 2 or not bool((lam[1:] > lam[:-1]).all()) or lam.abs().max() > 40:
+        raise bad("lam_grid", lam, "lam_grid must be an increasing 1-D grid of log-SNRs in [-40, 40] (noisy to clean)")
+    n = check_int("n", n, 1, MAX_N)
     z = torch.randn((n,) + tuple(shape), generator=generator, dtype=torch.float64)
     for k in range(lam.numel()):
         lt = lam[k]
@@ -215,6 +227,8 @@ def posterior_step(lam_t: float, lam_s: float):
     alpha_t|s = alpha_t / alpha_s, sigma_t|s^2 = sigma_t^2 - alpha_t|s^2 sigma_s^2; c_z = alpha_t|s sigma_s^2 /
     sigma_t^2, c_x = alpha_s sigma_t|s^2 / sigma_t^2, std^2 = sigma_t|s^2 sigma_s^2 / sigma_t^2 (Kingma et al. 2021).
     """
+    lam_t = check_real("lam_t", lam_t, low=-40, high=40)
+    lam_s = check_real("lam_s", lam_s, low=-40, high=40)
     if not lam_s > lam_t:
         raise bad("lam_s", lam_s, f"lam_s must be larger (cleaner) than lam_t = {lam_t}")
     sig = lambda v: 1.0 / (1.0 + math.exp(-v))

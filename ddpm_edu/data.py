@@ -13,9 +13,14 @@ import math
 import numpy as np
 import torch
 
-from ._checks import bad, check_choice, check_int
+from ._checks import MAX_N, Desc, bad, bad_type, check_choice, check_int, check_tensor
 
 TOYS = ("moons", "swiss_roll", "gaussian_mixture")
+
+
+def _check_float_dtype(dtype) -> None:
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise bad_type("dtype", dtype, "dtype must be a floating-point torch dtype (torch.float32 or torch.float64)")
 
 
 def digits(dtype: torch.dtype = torch.float32):
@@ -25,6 +30,7 @@ def digits(dtype: torch.dtype = torch.float32):
     """
     from sklearn.datasets import load_digits
 
+    _check_float_dtype(dtype)
     d = load_digits()
     images = torch.as_tensor(d.images, dtype=dtype).unsqueeze(1) / 8.0 - 1.0
     return images, torch.as_tensor(d.target, dtype=torch.int64)
@@ -44,8 +50,9 @@ def gaussian_mixture_params(dtype: torch.dtype = torch.float64):
 def toy(name: str = "moons", n: int = 2000, seed: int = 0, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """``n`` points ``(n, 2)`` of the 2-D toy ``name``, roughly centred with unit scale."""
     check_choice("name", name, TOYS)
-    n = check_int("n", n, 1)
-    seed = check_int("seed", seed, 0)
+    n = check_int("n", n, 1, MAX_N)
+    seed = check_int("seed", seed, 0, 2 ** 32 - 1)
+    _check_float_dtype(dtype)
     if name == "moons":
         from sklearn.datasets import make_moons
 
@@ -66,7 +73,8 @@ def toy(name: str = "moons", n: int = 2000, seed: int = 0, dtype: torch.dtype = 
 
 def upsample(images: torch.Tensor, factor: int = 4) -> torch.Tensor:
     """Nearest-neighbour upsampling for display: ``(B, 1, 8, 8)`` -> ``(B, 1, 8 f, 8 f)``."""
-    factor = check_int("factor", factor, 1)
+    factor = check_int("factor", factor, 1, 64)
+    images = check_tensor("images", images)
     if images.dim() != 4:
-        raise bad("images", tuple(images.shape), "images must have shape (B, C, H, W)")
+        raise bad("images", Desc(f"tensor of shape {tuple(images.shape)}"), "images must have shape (B, C, H, W)")
     return images.repeat_interleave(factor, dim=2).repeat_interleave(factor, dim=3)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import torch
 
-from ._checks import bad, check_choice, check_timesteps
+from ._checks import bad, check_choice, check_like, check_real, check_schedule, check_tensor, check_timesteps, Desc
 from .schedules import NoiseSchedule
 
 TARGETS = ("eps", "x0", "v")
@@ -30,12 +30,13 @@ def extract(values: torch.Tensor, t, like: torch.Tensor) -> torch.Tensor:
     return out.reshape(out.shape[0], *([1] * (like.dim() - 1)))
 
 
-def _check_batch(name: str, x: torch.Tensor, t: torch.Tensor) -> None:
-    if not isinstance(x, torch.Tensor):
-        raise bad(name, type(x).__name__, f"{name} must be a torch.Tensor")
+def _check_batch(name: str, x, t: torch.Tensor) -> torch.Tensor:
+    """``x`` as a finite float tensor (integer tensors become float64) whose batch matches ``t``."""
+    x = check_tensor(name, x)
     if t.dim() == 1 and (x.dim() == 0 or x.shape[0] != t.shape[0]):
-        raise bad(name, f"tensor of shape {tuple(x.shape)}",
+        raise bad(name, Desc(f"tensor of shape {tuple(x.shape)}"),
                   f"{name} must have batch size {t.shape[0]} to match t (shape (B, ...))")
+    return x
 
 
 def q_sample(schedule: NoiseSchedule, x0: torch.Tensor, t, noise: torch.Tensor) -> torch.Tensor:
@@ -44,10 +45,10 @@ def q_sample(schedule: NoiseSchedule, x0: torch.Tensor, t, noise: torch.Tensor) 
     Ho et al. 2020, eq. 4 (closed form of the forward process). ``t`` may be 0..T here: t = 0
     returns x0 itself. The noise is an argument, never drawn inside, so results are reproducible.
     """
+    check_schedule("schedule", schedule)
     t = check_timesteps("t", t, schedule.T, low=0)
-    _check_batch("x0", x0, t)
-    if not isinstance(noise, torch.Tensor) or noise.shape != x0.shape:
-        raise bad("noise", getattr(noise, "shape", noise), f"noise must be a tensor of the same shape as x0 {tuple(x0.shape)}")
+    x0 = _check_batch("x0", x0, t)
+    noise = check_like("noise", noise, "x0", x0)
     a = extract(schedule.alpha_bars.sqrt(), t, x0)
     s = extract(schedule.one_minus_alpha_bars.sqrt(), t, x0)
     return a * x0 + s * noise
@@ -60,6 +61,7 @@ def posterior_coefficients(schedule: NoiseSchedule):
     ct_t = sqrt(alpha_t) (1 - alpha-bar_{t-1}) / (1 - alpha-bar_t). Length T + 1; index 0 holds 0.
     At t = 1 they are exactly 1 and 0: the posterior mean is x0.
     """
+    check_schedule("schedule", schedule)
     c0 = torch.zeros_like(schedule.betas)
     ct = torch.zeros_like(schedule.betas)
     om = schedule.one_minus_alpha_bars
@@ -78,10 +80,10 @@ def q_posterior(schedule: NoiseSchedule, x0: torch.Tensor, x_t: torch.Tensor, t)
     ``schedule.posterior_log_variance_clipped``, which, like improved-diffusion, puts
     beta-tilde_2 at t = 1; DDPM's sampler adds no noise at t = 1 anyway.
     """
+    check_schedule("schedule", schedule)
     t = check_timesteps("t", t, schedule.T, low=1)
-    _check_batch("x0", x0, t)
-    if not isinstance(x_t, torch.Tensor) or x_t.shape != x0.shape:
-        raise bad("x_t", getattr(x_t, "shape", x_t), f"x_t must be a tensor of the same shape as x0 {tuple(x0.shape)}")
+    x0 = _check_batch("x0", x0, t)
+    x_t = check_like("x_t", x_t, "x0", x0)
     c0, ct = posterior_coefficients(schedule)
     mean = extract(c0, t, x0) * x0 + extract(ct, t, x0) * x_t
     variance = extract(schedule.posterior_variance, t, x0)
@@ -101,12 +103,12 @@ def convert(schedule: NoiseSchedule, prediction: torch.Tensor, x_t: torch.Tensor
         eps -> v : (eps - s x_t) / a        x0 -> v  : (a x_t - x0) / s
     Division by a loses precision as alpha-bar_t -> 0 (eps -> x0 at t = T); by s as t -> 0.
     """
+    check_schedule("schedule", schedule)
     check_choice("source", source, TARGETS)
     check_choice("target", target, TARGETS)
     t = check_timesteps("t", t, schedule.T, low=1)
-    _check_batch("prediction", prediction, t)
-    if not isinstance(x_t, torch.Tensor) or x_t.shape != prediction.shape:
-        raise bad("x_t", getattr(x_t, "shape", x_t), f"x_t must have the shape of prediction {tuple(prediction.shape)}")
+    prediction = _check_batch("prediction", prediction, t)
+    x_t = check_like("x_t", x_t, "prediction", prediction)
     if source == target:
         return prediction
     a = extract(schedule.alpha_bars.sqrt(), t, x_t)
@@ -125,11 +127,14 @@ def convert(schedule: NoiseSchedule, prediction: torch.Tensor, x_t: torch.Tensor
 def target_from(x0: torch.Tensor, noise: torch.Tensor, schedule: NoiseSchedule, t, target: str) -> torch.Tensor:
     """The regression target a model of kind ``target`` learns: eps, x0, or v = a eps - s x0."""
     check_choice("target", target, TARGETS)
+    check_schedule("schedule", schedule)
+    t = check_timesteps("t", t, schedule.T, low=1)
+    x0 = _check_batch("x0", x0, t)
+    noise = check_like("noise", noise, "x0", x0)
     if target == "eps":
         return noise
     if target == "x0":
         return x0
-    t = check_timesteps("t", t, schedule.T, low=1)
     a = extract(schedule.alpha_bars.sqrt(), t, x0)
     s = extract(schedule.one_minus_alpha_bars.sqrt(), t, x0)
     return a * noise - s * x0
@@ -141,8 +146,10 @@ def model_mean_from_eps(schedule: NoiseSchedule, x_t: torch.Tensor, t, eps: torc
     Ho et al. 2020, eq. 11. It equals the posterior mean (eq. 7) evaluated at the x0 implied by
     eps_theta; the tests check that identity.
     """
+    check_schedule("schedule", schedule)
     t = check_timesteps("t", t, schedule.T, low=1)
-    _check_batch("x_t", x_t, t)
+    x_t = _check_batch("x_t", x_t, t)
+    eps = check_like("eps", eps, "x_t", x_t)
     coef = extract(schedule.betas / schedule.one_minus_alpha_bars.sqrt().clamp_min(1e-300), t, x_t)
     return (x_t - coef * eps) / extract(schedule.alphas.sqrt(), t, x_t)
 
@@ -154,6 +161,8 @@ def model_mean(schedule: NoiseSchedule, prediction: torch.Tensor, x_t: torch.Ten
     This is the one sampler every parameterization shares (eq. 7 with x0 replaced by the model's
     x0); for ``source="eps"`` and no clipping it equals eq. 11.
     """
+    if clip_x0 is not None:
+        clip_x0 = check_real("clip_x0", clip_x0, low=0)
     x0_hat = convert(schedule, prediction, x_t, t, source=source, target="x0")
     if clip_x0 is not None:
         x0_hat = x0_hat.clamp(-clip_x0, clip_x0)

@@ -183,8 +183,9 @@ def _grid_args(key):
 
 def check(exercise: str, answer) -> Verdict:
     """Check ``answer`` for ``exercise`` (e.g. "03.2"); returns a :class:`Verdict` (truthy if correct)."""
-    if exercise not in EXERCISES:
-        raise ValueError(f"exercise={exercise!r} is not allowed: exercise must be one of {', '.join(EXERCISES)}")
+    from ._checks import check_choice
+
+    check_choice("exercise", exercise, tuple(EXERCISES))
     ex = EXERCISES[exercise]
     sol = _SOLUTIONS[exercise]()
     wrong = Verdict(False, "Hint: " + ex.hint)
@@ -228,6 +229,9 @@ def check(exercise: str, answer) -> Verdict:
 
 def show(notebook: str) -> None:
     """Print the exercises of one notebook ("02".."07")."""
+    from ._checks import check_choice
+
+    check_choice("notebook", notebook, tuple(sorted({ex.notebook for ex in EXERCISES.values()})))
     for key, ex in EXERCISES.items():
         if ex.notebook == notebook:
             print(f"Exercise {key}: {ex.prompt}")

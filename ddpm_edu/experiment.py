@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ._checks import bad, check_choice, check_int, check_real
+from ._checks import bad, bad_type, check_bool, check_choice, check_int, check_real
 from .data import TOYS, digits, gaussian_mixture_params, toy
 from .models import make_model
 from .optimal import GaussianMixture
@@ -85,13 +85,15 @@ def budget(kind: str = "one", fast: bool | None = None) -> dict:
     ``"each"`` for each of several models trained to be compared. ``seconds`` is the opt-in cap
     (:func:`max_seconds`), None unless asked for."""
     check_choice("kind", kind, ("one", "each"))
+    if fast is not None:
+        check_bool("fast", fast)
     s = classroom_settings(fast)
     return {"steps": s["steps"] if kind == "one" else s["compare_steps"], "seconds": max_seconds()}
 
 
 def load_data(name: str, seed: int = 0):
     """``(train, held_out, shape)``: digits split 70/30 (stratified), or a toy set and an independent draw."""
-    check_choice("data", name, DATASETS)
+    check_choice("name", name, DATASETS)
     seed = check_int("seed", seed, 0)
     if name == "digits":
         from sklearn.model_selection import train_test_split
@@ -198,7 +200,20 @@ def run(data: str = "digits", target: str = DEFAULTS["target"], weighting: str =
     to keep a copy of the EMA model (``Experiment.snapshots``), e.g. to score samples along the run.
     """
     check_choice("data", data, DATASETS)
+    check_choice("sample_sigma", sample_sigma, ("beta", "beta_tilde"))
+    for name, flag in (("with_floor", with_floor), ("progress", progress), ("compile", compile)):
+        check_bool(name, flag)
+    if weighting_params is not None and not isinstance(weighting_params, dict):
+        raise bad_type("weighting_params", weighting_params, "weighting_params must be a dict, e.g. {'gamma': 5.0}")
+    if settings is not None:
+        if not isinstance(settings, dict):
+            raise bad_type("settings", settings, "settings must be a dict like classroom_settings()")
+        missing = sorted(set(classroom_settings(fast=True)) - set(settings) - {"compare_steps", "log_every"})
+        if missing:
+            raise bad("settings", settings, f"settings must give {', '.join(missing)}")
     settings = dict(classroom_settings() if settings is None else settings)
+    for key in ("n_eval", "n_samples", "n_floor"):
+        check_int(f"settings['{key}']", settings[key], 4 if key == "n_samples" else 2)
     if steps is None:
         steps = settings["steps"]
     if seconds is None:
@@ -213,7 +228,9 @@ def run(data: str = "digits", target: str = DEFAULTS["target"], weighting: str =
                       log_every=settings.get("log_every", 50), seed=seed, device=device, compile=compile)
     trainer = Trainer(net, train_data, sched, cfg)
     snapshots = {}
-    wanted = sorted({check_int("snapshot_steps", int(s), 0) for s in (snapshot_steps or [])})
+    if snapshot_steps is not None and not isinstance(snapshot_steps, (list, tuple, set, range)):
+        raise bad_type("snapshot_steps", snapshot_steps, "snapshot_steps must be a list of step counts")
+    wanted = sorted({check_int("snapshot_steps", s, 0, steps) for s in (snapshot_steps or [])})
     if 0 in wanted:
         snapshots[0] = copy.deepcopy(trainer.ema).to("cpu").eval()
 

@@ -11,7 +11,7 @@ import math
 import torch
 from torch import nn
 
-from ._checks import check_int
+from ._checks import Desc, bad, bad_type, check_choice, check_int, check_shape
 
 
 class SinusoidalEmbedding(nn.Module):
@@ -21,9 +21,9 @@ class SinusoidalEmbedding(nn.Module):
 
     def __init__(self, dim: int = 64):
         super().__init__()
-        dim = check_int("dim", dim, 2)
+        dim = check_int("dim", dim, 2, 4096)
         if dim % 2:
-            raise ValueError(f"dim={dim!r} is not allowed: dim must be even (sin and cos halves)")
+            raise bad("dim", dim, "dim must be even (sin and cos halves)")
         freqs = torch.exp(-math.log(10000.0) * torch.arange(dim // 2, dtype=torch.float32) / (dim // 2))
         self.register_buffer("freqs", freqs, persistent=False)
 
@@ -47,9 +47,10 @@ class MLPDenoiser(nn.Module):
 
     def __init__(self, data_dim: int, width: int = 128, blocks: int = 2, emb_dim: int = 64):
         super().__init__()
-        self.data_dim = check_int("data_dim", data_dim, 1)
-        width = check_int("width", width, 1)
-        blocks = check_int("blocks", blocks, 0)
+        self.data_dim = check_int("data_dim", data_dim, 1, 1_000_000)
+        width = check_int("width", width, 1, 16384)
+        blocks = check_int("blocks", blocks, 0, 64)
+        _check_emb_dim(emb_dim)
         self.embed = SinusoidalEmbedding(emb_dim)
         self.inp = nn.Linear(self.data_dim + emb_dim, width)
         self.blocks = nn.ModuleList(
@@ -58,6 +59,7 @@ class MLPDenoiser(nn.Module):
         self.out = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, self.data_dim))
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        _check_input(x, t, self.data_dim)
         h = self.inp(torch.cat([x.reshape(x.shape[0], -1), self.embed(t)], dim=1))
         for block in self.blocks:
             h = h + block(h)
@@ -70,9 +72,10 @@ class ConvDenoiser(nn.Module):
 
     def __init__(self, channels: int = 1, width: int = 64, blocks: int = 3, emb_dim: int = 64):
         super().__init__()
-        channels = check_int("channels", channels, 1)
-        width = check_int("width", width, 1)
-        blocks = check_int("blocks", blocks, 1)
+        self.channels = channels = check_int("channels", channels, 1, 64)
+        width = check_int("width", width, 1, 4096)
+        blocks = check_int("blocks", blocks, 1, 64)
+        _check_emb_dim(emb_dim)
         self.embed = nn.Sequential(SinusoidalEmbedding(emb_dim), nn.Linear(emb_dim, width), nn.SiLU())
         self.inp = nn.Conv2d(channels, width, 3, padding=1)
         self.blocks = nn.ModuleList(nn.Conv2d(width, width, 3, padding=1) for _ in range(blocks))
@@ -81,6 +84,9 @@ class ConvDenoiser(nn.Module):
         self.out = nn.Conv2d(width, channels, 3, padding=1)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        _check_input(x, t, None)
+        if x.dim() != 4 or x.shape[1] != self.channels:
+            raise bad("x", Desc(f"tensor of shape {tuple(x.shape)}"), f"the conv net needs images (B, {self.channels}, H, W)")
         e = self.embed(t)
         h = self.inp(x)
         for conv, lin, norm in zip(self.blocks, self.temb, self.norms):
@@ -88,12 +94,29 @@ class ConvDenoiser(nn.Module):
         return self.out(nn.functional.silu(h))
 
 
+def _check_emb_dim(emb_dim) -> None:
+    if check_int("emb_dim", emb_dim, 2, 4096) % 2:
+        raise bad("emb_dim", emb_dim, "emb_dim must be even (sin and cos halves)")
+
+
+def _check_input(x, t, data_dim) -> None:
+    """Cheap checks of a forward call (plain int comparisons: nothing that slows a training step)."""
+    if not isinstance(x, torch.Tensor) or not x.dtype.is_floating_point or x.dim() < 1:
+        raise bad_type("x", x, "x must be a floating-point tensor (B, ...)")
+    if not isinstance(t, torch.Tensor) or t.dim() != 1 or t.shape[0] != x.shape[0]:
+        raise bad("t", Desc(f"{type(t).__name__} of shape {tuple(getattr(t, 'shape', ()))}"),
+                  f"t must be a 1-D tensor with one step per example ({x.shape[0] if x.dim() else 0})")
+    if data_dim is not None and (x.dim() < 2 or math.prod(x.shape[1:]) != data_dim):
+        raise bad("x", Desc(f"tensor of shape {tuple(x.shape)}"),
+                  f"this model was built for {data_dim} numbers per example (x of shape (B, {data_dim}) or (B, ...))")
+
+
 def make_model(kind: str, data_shape, **kwargs) -> nn.Module:
     """``make_model("mlp", (2,))`` or ``make_model("conv", (1, 8, 8))``."""
+    check_choice("kind", kind, ("mlp", "conv"))
+    data_shape = check_shape("data_shape", data_shape)
     if kind == "mlp":
         return MLPDenoiser(int(math.prod(data_shape)), **kwargs)
-    if kind == "conv":
-        if len(data_shape) != 3:
-            raise ValueError(f"data_shape={tuple(data_shape)!r} is not allowed: the conv net needs (C, H, W) images")
-        return ConvDenoiser(data_shape[0], **kwargs)
-    raise ValueError(f"kind={kind!r} is not allowed: kind must be 'mlp' or 'conv'")
+    if len(data_shape) != 3:
+        raise bad("data_shape", data_shape, "the conv net needs (C, H, W) images")
+    return ConvDenoiser(data_shape[0], **kwargs)

@@ -42,7 +42,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ._checks import bad, check_choice, check_real
+from ._checks import MAX_N, bad, bad_type, check_choice, check_generator, check_int, check_real
 
 OBJECTIVES = ("ddpm", "iddpm", "elbo", "v_cosine", "edm", "flow_matching", "sd3", "min_snr", "p2", "sigmoid")
 
@@ -71,15 +71,15 @@ def _as_array(lam):
     """(float64 numpy array, converter back to the caller's kind)."""
     if isinstance(lam, torch.Tensor):
         if lam.dtype == torch.bool or lam.dtype.is_complex:
-            raise TypeError(f"lam of dtype {lam.dtype} is not allowed: lam must hold real numbers")
+            raise bad_type("lam", lam, "lam must hold real numbers")
         device = lam.device
         return lam.detach().to("cpu", torch.float64).numpy(), lambda a: torch.as_tensor(a, dtype=torch.float64, device=device)
-    if isinstance(lam, (str, bytes)) or lam is None:
-        raise TypeError(f"lam={lam!r} is not allowed: lam must be a number or an array of numbers")
+    if isinstance(lam, (str, bytes, dict, bool, np.bool_)) or lam is None:
+        raise bad_type("lam", lam, "lam must be a number or an array of numbers")
     try:
         arr = np.asarray(lam, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise TypeError(f"lam={lam!r} is not allowed: lam must be a number or an array of numbers") from None
+    except (TypeError, ValueError, OverflowError):
+        raise bad_type("lam", lam, "lam must be a number or an array of numbers") from None
     if np.isnan(arr).any():
         raise bad("lam", "an array with NaN entries", "lam must be real numbers (+-inf allowed)")
     return arr, (lambda a: a) if arr.ndim else (lambda a: float(a) if np.ndim(a) == 0 else a)
@@ -240,12 +240,9 @@ def normalised(name: str, lam, **params) -> np.ndarray:
 # ---------------------------------------------------------------------------------------- samplers (for checks and training)
 def sample_lambda(name: str, n: int, generator: torch.Generator, **params) -> torch.Tensor:
     """n log-SNRs drawn the way objective ``name`` draws its noise levels (t, sigma or logit t), float64."""
-    from ._checks import check_int
-
     p = _params(name, params)
-    n = check_int("n", n, 1)
-    if not isinstance(generator, torch.Generator):
-        raise bad("generator", generator, "pass a torch.Generator: every random draw is seeded in ddpm_edu")
+    n = check_int("n", n, 1, MAX_N)
+    check_generator("generator", generator)
     if name in ("ddpm", "min_snr", "p2"):
         grid = torch.as_tensor(linear_log_snr())
         t = torch.randint(0, len(grid), (n,), generator=generator)

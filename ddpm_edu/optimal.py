@@ -23,7 +23,7 @@ import math
 import torch
 from torch import nn
 
-from ._checks import bad, check_choice, check_int, check_real
+from ._checks import MAX_N, Desc, bad, bad_type, check_choice, check_generator, check_int, check_real, check_schedule, check_tensor, check_timesteps
 from .diffusion import TARGETS, convert
 from .schedules import NoiseSchedule
 
@@ -32,22 +32,24 @@ class GaussianMixture:
     """An isotropic Gaussian mixture: ``means (K, D)``, shared std ``std >= 0``, ``weights (K,)``."""
 
     def __init__(self, means: torch.Tensor, std: float, weights: torch.Tensor | None = None):
-        self.means = torch.as_tensor(means, dtype=torch.float64)
-        if self.means.dim() != 2:
-            raise bad("means", tuple(self.means.shape), "means must have shape (K, D)")
+        self.means = check_tensor("means", means, accept_arrays=True).to(torch.float64)
+        if self.means.dim() != 2 or self.means.shape[0] < 1 or self.means.shape[1] < 1:
+            raise bad("means", Desc(f"tensor of shape {tuple(self.means.shape)}"), "means must have shape (K, D), K, D >= 1")
         self.std = check_real("std", std, low=0, low_open=False)
         K = self.means.shape[0]
-        w = torch.full((K,), 1.0 / K, dtype=torch.float64) if weights is None else torch.as_tensor(weights, dtype=torch.float64)
-        if w.shape != (K,) or (w < 0).any() or not torch.isfinite(w).all() or abs(float(w.sum()) - 1) > 1e-9:
-            raise bad("weights", w.tolist() if K <= 8 else f"tensor of shape {tuple(w.shape)}",
-                      "weights must be K non-negative numbers summing to 1")
+        w = torch.full((K,), 1.0 / K, dtype=torch.float64) if weights is None else \
+            check_tensor("weights", weights, accept_arrays=True).to(torch.float64)
+        if w.shape != (K,) or (w < 0).any() or abs(float(w.sum()) - 1) > 1e-9:
+            raise bad("weights", w, "weights must be K non-negative numbers summing to 1")
         self.weights = w
         self._sq_norms = (self.means ** 2).sum(1)
 
     @classmethod
     def empirical(cls, points: torch.Tensor) -> "GaussianMixture":
         """The empirical distribution of ``points`` (N, ...): N equal-weight point masses (std 0)."""
-        pts = torch.as_tensor(points, dtype=torch.float64)
+        pts = check_tensor("points", points, min_dim=1, accept_arrays=True).to(torch.float64)
+        if pts.shape[0] < 1:
+            raise bad("points", Desc("an empty tensor"), "points must hold at least one example (N, ...)")
         return cls(pts.reshape(pts.shape[0], -1), 0.0)
 
     @property
@@ -55,7 +57,8 @@ class GaussianMixture:
         return self.means.shape[1]
 
     def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
-        n = check_int("n", n, 1)
+        n = check_int("n", n, 1, MAX_N)
+        check_generator("generator", generator)
         k = torch.multinomial(self.weights, n, replacement=True, generator=generator)
         return self.means[k] + self.std * torch.randn(n, self.dim, generator=generator, dtype=torch.float64)
 
@@ -63,7 +66,13 @@ class GaussianMixture:
         """log p(x) of the mixture itself (needs std > 0)."""
         if self.std == 0:
             raise bad("std", 0.0, "log_prob needs std > 0 (point masses have no density)")
-        return self._log_marginal(torch.as_tensor(x, dtype=torch.float64), 1.0, 0.0)
+        return self._log_marginal(self._points("x", x), 1.0, 0.0)
+
+    def _points(self, name, x) -> torch.Tensor:
+        x = check_tensor(name, x, accept_arrays=True).to(torch.float64)
+        if x.dim() != 2 or x.shape[1] != self.dim:
+            raise bad(name, Desc(f"tensor of shape {tuple(x.shape)}"), f"{name} must have shape (n, {self.dim})")
+        return x
 
     def _log_joint(self, x_t: torch.Tensor, a: float, s2: float):
         v = a * a * self.std ** 2 + s2
@@ -74,7 +83,9 @@ class GaussianMixture:
         return torch.logsumexp(self._log_joint(x_t, a, s2), dim=1)
 
     def posterior(self, x_t: torch.Tensor, alpha_bar: float):
-        """``(E[x0 | x_t], tr Cov(x0 | x_t))`` for x_t of shape (n, D) at the given alpha-bar."""
+        """``(E[x0 | x_t], tr Cov(x0 | x_t))`` for x_t of shape (n, D) at the given alpha-bar in (0, 1)."""
+        x_t = self._points("x_t", x_t)
+        alpha_bar = check_real("alpha_bar", alpha_bar, low=0, high=1)
         a, s2 = math.sqrt(alpha_bar), 1.0 - alpha_bar
         v = a * a * self.std ** 2 + s2
         r = torch.softmax(self._log_joint(x_t, a, s2), dim=1)
@@ -92,8 +103,12 @@ class GaussianMixture:
         E_{x_t}[tr Cov(x0 | x_t)] / D, estimated over n draws of x_t (common random numbers across t),
         then moved to ``space`` with the identities eps = SNR x x0 and v = (1 + SNR) x x0.
         """
+        check_schedule("schedule", schedule)
         check_choice("space", space, TARGETS)
-        g = torch.Generator().manual_seed(seed)
+        t_values = check_timesteps("t_values", t_values, schedule.T).reshape(-1)
+        n = check_int("n", n, 2, MAX_N)
+        chunk = check_int("chunk", chunk, 1)
+        g = torch.Generator().manual_seed(check_int("seed", seed, 0, 2 ** 63 - 1))
         x0 = self.sample(n, g)
         eps = torch.randn(x0.shape, generator=g, dtype=torch.float64)
         means, errs = [], []
@@ -115,7 +130,9 @@ class OptimalDenoiser(nn.Module):
 
     def __init__(self, mixture: GaussianMixture, schedule: NoiseSchedule, target: str = "eps"):
         super().__init__()
-        self.mixture, self.schedule = mixture, schedule
+        if not isinstance(mixture, GaussianMixture):
+            raise bad_type("mixture", mixture, "mixture must be a GaussianMixture")
+        self.mixture, self.schedule = mixture, check_schedule("schedule", schedule)
         self.target = check_choice("target", target, TARGETS)
 
     def forward(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -148,19 +165,22 @@ class GaussianData:
     """
 
     def __init__(self, mean, cov):
-        self.mean = torch.as_tensor(mean, dtype=torch.float64).reshape(-1)
-        self.cov = torch.as_tensor(cov, dtype=torch.float64)
+        self.mean = check_tensor("mean", mean, accept_arrays=True).to(torch.float64).reshape(-1)
+        self.cov = check_tensor("cov", cov, accept_arrays=True).to(torch.float64)
         D = self.mean.numel()
-        if self.cov.shape != (D, D) or not torch.isfinite(self.cov).all() or not torch.allclose(self.cov, self.cov.T):
-            raise bad("cov", f"tensor of shape {tuple(self.cov.shape)}", f"cov must be a finite symmetric ({D}, {D}) matrix")
+        if D < 1 or self.cov.shape != (D, D) or not torch.allclose(self.cov, self.cov.T):
+            raise bad("cov", Desc(f"tensor of shape {tuple(self.cov.shape)}"),
+                      f"cov must be a symmetric ({D}, {D}) matrix, D being the length of mean")
+        if float(torch.linalg.eigvalsh(self.cov).min()) < -1e-9 * max(1.0, float(self.cov.abs().max())):
+            raise bad("cov", Desc("a matrix with a negative eigenvalue"), "cov must be positive semi-definite")
         self.variances = torch.linalg.eigvalsh(self.cov).clamp_min(0.0)
 
     @classmethod
     def fit(cls, points) -> "GaussianData":
         """The Gaussian with the sample mean and (maximum-likelihood) covariance of ``points`` (N, ...)."""
-        x = torch.as_tensor(points, dtype=torch.float64)
+        x = check_tensor("points", points, min_dim=1, accept_arrays=True).to(torch.float64)
         x = x.reshape(x.shape[0], -1)
-        if x.shape[0] < 2:
+        if x.shape[0] < 2 or x.shape[1] < 1:
             raise bad("points", f"{x.shape[0]} point(s)", "at least 2 points to estimate a covariance")
         mean = x.mean(0)
         centred = x - mean
@@ -168,7 +188,9 @@ class GaussianData:
 
     def optimal_loss(self, schedule: NoiseSchedule, t_values, space: str = "eps") -> torch.Tensor:
         """The exact per-dimension floor at each t (no sampling)."""
+        check_schedule("schedule", schedule)
         check_choice("space", space, TARGETS)
+        t_values = check_timesteps("t_values", t_values, schedule.T).reshape(-1)
         out = []
         v = self.variances
         for t in torch.as_tensor(t_values).tolist():

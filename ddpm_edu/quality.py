@@ -30,7 +30,7 @@ import functools
 import numpy as np
 import torch
 
-from ._checks import bad, check_choice, check_int
+from ._checks import MAX_N, Desc, bad, bad_type, check_choice, check_int, check_real, check_tensor
 
 K_NEIGHBOURS = 3
 COPY_DISTANCE = 0.1
@@ -43,10 +43,9 @@ def frechet_distance(a, b) -> float:
     tr((S1 S2)^(1/2)) is computed as the sum of square roots of the eigenvalues of
     S1^(1/2) S2 S1^(1/2) (symmetric PSD), which is stable where a general matrix square root is not.
     """
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
-    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1] or min(len(a), len(b)) < 2:
-        raise bad("features", f"shapes {a.shape} and {b.shape}", "two 2-D arrays (n, d), (m, d) with n, m >= 2")
+    a, b = _features("a", a), _features("b", b)
+    if a.shape[1] != b.shape[1]:
+        raise bad("b", Desc(f"array of shape {b.shape}"), f"a and b must have the same number of features ({a.shape[1]})")
     m1, m2 = a.mean(0), b.mean(0)
     s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
     w, v = np.linalg.eigh(s1)
@@ -56,6 +55,14 @@ def frechet_distance(a, b) -> float:
     return max(0.0, float(((m1 - m2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * tr_sqrt))
 
 
+def _features(name, x) -> np.ndarray:
+    """A finite 2-D float64 array (n, d) with n >= 2."""
+    x = check_tensor(name, x, accept_arrays=True).to(torch.float64).numpy()
+    if x.ndim != 2 or x.shape[0] < 2 or x.shape[1] < 1:
+        raise bad(name, Desc(f"array of shape {x.shape}"), f"{name} must be a 2-D array (n, d) with n >= 2 rows")
+    return x
+
+
 def frechet_spread(a, b, n_boot: int = 30, seed: int = 0) -> float:
     """Bootstrap standard deviation of :func:`frechet_distance` (both sets resampled with replacement).
 
@@ -63,8 +70,7 @@ def frechet_spread(a, b, n_boot: int = 30, seed: int = 0) -> float:
     and of reference images (for 1000 samples of a classroom model: about 1 FDD unit; a new draw of
     1000 samples moved it by 0.8, README). A different training seed moves it more.
     """
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
+    a, b = _features("a", a), _features("b", b)
     rng = np.random.default_rng(check_int("seed", seed, 0))
     values = [frechet_distance(a[rng.integers(0, len(a), len(a))], b[rng.integers(0, len(b), len(b))])
               for _ in range(check_int("n_boot", n_boot, 2))]
@@ -78,8 +84,10 @@ def _kth_radius(x: torch.Tensor, k: int) -> torch.Tensor:
 
 def precision_recall(real, fake, k: int = K_NEIGHBOURS) -> tuple:
     """``(precision, recall)`` of ``fake`` against ``real`` feature sets (Kynkaanniemi et al. 2019)."""
-    real = torch.as_tensor(np.asarray(real), dtype=torch.float64)
-    fake = torch.as_tensor(np.asarray(fake), dtype=torch.float64)
+    real = torch.as_tensor(_features("real", real))
+    fake = torch.as_tensor(_features("fake", fake))
+    if real.shape[1] != fake.shape[1]:
+        raise bad("fake", Desc(f"array of shape {tuple(fake.shape)}"), f"real and fake must have the same number of features")
     k = check_int("k", k, 1)
     if min(len(real), len(fake)) <= k:
         raise bad("k", k, f"k must be smaller than both set sizes ({len(real)}, {len(fake)})")
@@ -107,7 +115,7 @@ class DigitFeatures:
 
     def features(self, images) -> np.ndarray:
         """(n, 32) features of images (n, 1, 8, 8) or (n, 64) on the [-1, 1] scale (clipped to it)."""
-        x = torch.as_tensor(images, dtype=torch.float64)
+        x = check_tensor("images", images, accept_arrays=True).to(torch.float64)
         if x.dim() < 2 or x[0].numel() != 64:
             raise bad("images", f"tensor of shape {tuple(x.shape)}", "digits of shape (n, 1, 8, 8) or (n, 64)")
         h = x.reshape(len(x), 64).clamp(-1, 1).numpy()
@@ -128,16 +136,27 @@ def digit_features(seed: int = 0) -> DigitFeatures:
 
 def noise_images(n: int, seed: int = 0) -> torch.Tensor:
     """The "pure noise" reference: n images of N(0, 1) pixels clipped to [-1, 1], shape (n, 1, 8, 8)."""
-    g = torch.Generator().manual_seed(check_int("seed", seed, 0))
-    return torch.randn(check_int("n", n, 1), 1, 8, 8, generator=g, dtype=torch.float64).clamp(-1, 1)
+    g = torch.Generator().manual_seed(check_int("seed", seed, 0, 2 ** 63 - 1))
+    return torch.randn(check_int("n", n, 1, MAX_N), 1, 8, 8, generator=g, dtype=torch.float64).clamp(-1, 1)
 
 
 def copy_share(samples, train, threshold: float = COPY_DISTANCE) -> float:
     """Share of samples whose nearest training image is within RMS pixel distance ``threshold``."""
-    s = torch.as_tensor(samples, dtype=torch.float64).reshape(len(samples), -1).clamp(-1, 1)
-    tr = torch.as_tensor(train, dtype=torch.float64).reshape(len(train), -1)
+    s = _images("samples", samples)
+    tr = _images("train", train)
+    if s.shape[1] != tr.shape[1]:
+        raise bad("train", Desc(f"images of {tr.shape[1]} pixels"), f"samples and train must have the same size ({s.shape[1]})")
+    threshold = check_real("threshold", threshold, low=0)
+    s = s.clamp(-1, 1)
     nearest = torch.cdist(s, tr).min(1).values / s.shape[1] ** 0.5
     return float((nearest < threshold).double().mean())
+
+
+def _images(name, x) -> torch.Tensor:
+    x = check_tensor(name, x, min_dim=1, accept_arrays=True).to(torch.float64)
+    if x.shape[0] < 1 or x[0].numel() < 1:
+        raise bad(name, Desc(f"tensor of shape {tuple(x.shape)}"), f"{name} must be a batch (n, ...) with n >= 1")
+    return x.reshape(x.shape[0], -1)
 
 
 def digit_report(samples, held_out, train, seed: int = 0) -> dict:
@@ -148,9 +167,12 @@ def digit_report(samples, held_out, train, seed: int = 0) -> dict:
     against all of them). Needs at least 2 samples and 4 held-out images.
     """
     net = digit_features()
+    samples, held_out, train = (_images(k, v) for k, v in (("samples", samples), ("held_out", held_out), ("train", train)))
     n = len(samples)
-    if n < 4 or len(held_out) < 4:
-        raise bad("samples", f"{n} samples and {len(held_out)} held-out images", "at least 4 of each")
+    for name, x in (("samples", samples), ("held_out", held_out), ("train", train)):
+        if len(x) < 4 or x.shape[1] != 64:
+            raise bad(name, Desc(f"{len(x)} images of {x.shape[1]} pixels"), f"{name} must hold at least 4 digits of 64 pixels")
+    seed = check_int("seed", seed, 0, 2 ** 63 - 1)
     g = torch.Generator().manual_seed(seed)
     pick = torch.randperm(len(train), generator=g)[: min(n, len(train))]
     f_ref = net.features(held_out)
@@ -182,20 +204,25 @@ def energy_distance(x, y) -> float:
     Szekely & Rizzo (2013), eq. 1, with the V-statistic (all pairs, self-pairs included). It is >= 0
     and 0 for identical samples; compare a model's value with the real-vs-real floor.
     """
-    x = torch.as_tensor(x, dtype=torch.float64).reshape(len(x), -1)
-    y = torch.as_tensor(y, dtype=torch.float64).reshape(len(y), -1)
+    x, y = _images("x", x), _images("y", y)
+    if x.shape[1] != y.shape[1]:
+        raise bad("y", Desc(f"points of dimension {y.shape[1]}"), f"x and y must have the same dimension ({x.shape[1]})")
     return max(0.0, float(2 * torch.cdist(x, y).mean() - torch.cdist(x, x).mean() - torch.cdist(y, y).mean()))
 
 
 def toy_report(samples, held_out, seed: int = 0) -> dict:
     """Energy distance of ``samples`` to half of ``held_out``, and the floor: the other half against it."""
-    real = torch.as_tensor(held_out, dtype=torch.float64)
+    real = _images("held_out", held_out)
+    samples = _images("samples", samples)
+    seed = check_int("seed", seed, 0, 2 ** 32 - 1)
+    if real.shape[1] != samples.shape[1]:
+        raise bad("held_out", Desc(f"points of dimension {real.shape[1]}"), f"samples have dimension {samples.shape[1]}")
     n = min(len(samples), len(real) // 2)
     if n < 2:
-        raise bad("held_out", f"{len(real)} points", "at least 4 held-out points")
+        raise bad("held_out", Desc(f"{len(real)} points"), "at least 4 held-out points and 2 samples")
     perm = np.random.default_rng(seed).permutation(len(real))
     held_a, held_b = real[perm[:n]], real[perm[n:2 * n]]
-    return {"name": "energy_distance", "model": energy_distance(torch.as_tensor(samples)[:n], held_a),
+    return {"name": "energy_distance", "model": energy_distance(samples[:n], held_a),
             "real": energy_distance(held_b, held_a), "n": n}
 
 
@@ -203,7 +230,7 @@ def sample_quality(data_name: str, samples, held_out, train=None, seed: int = 0)
     """The report for ``data_name``: :func:`digit_report` (needs ``train``) or :func:`toy_report`."""
     from .experiment import DATASETS
 
-    check_choice("data", data_name, DATASETS)
+    check_choice("data_name", data_name, DATASETS)
     if data_name == "digits":
         if train is None:
             raise bad("train", None, "the digit report needs the training digits (for the floor and copies)")

@@ -7,10 +7,12 @@ samples are is measured in :mod:`ddpm_edu.quality`.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
-from ._checks import bad, check_choice, check_int
+from ._checks import MAX_N, bad, check_choice, check_generator, check_int, check_module, check_real, check_schedule, check_shape
 from .diffusion import TARGETS, posterior_coefficients
 from .schedules import NoiseSchedule
 
@@ -32,11 +34,18 @@ def ancestral_sample(model: nn.Module, schedule: NoiseSchedule, shape, n: int, t
     real bug that notebook 05 shows. ``clip_x0`` clamps the model's x0 (e.g. 1.0 for data in
     [-1, 1]), as improved-diffusion does. ``return_path=True`` also returns x_t at every step.
     """
+    check_module("model", model)
+    check_schedule("schedule", schedule)
+    shape = check_shape("shape", shape)
     check_choice("target", target, TARGETS)
     check_choice("sigma", sigma, ("beta", "beta_tilde"))
-    n = check_int("n", n, 1)
-    if generator is None:
-        raise bad("generator", None, "pass a torch.Generator: every random draw is seeded in ddpm_edu")
+    n = check_int("n", n, 1, MAX_N)
+    check_generator("generator", generator)
+    if clip_x0 is not None:
+        clip_x0 = check_real("clip_x0", clip_x0, low=0)
+    dim = getattr(model, "data_dim", None)
+    if dim is not None and math.prod(shape) != dim:
+        raise bad("shape", shape, f"the model takes {dim} numbers per example")
     dev = _model_device(model, device)
     var = schedule.betas if sigma == "beta" else schedule.posterior_variance
     # per-t scalars, precomputed once: the loop below is eq. 7 with x0 from the model (see model_mean)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, fields
 
 import torch
 
-from ._checks import bad, check_int, check_real
+from ._checks import MAX_T, Desc, bad, bad_type, check_choice, check_int, check_real
 
 _PER_T = ("betas", "alphas", "alpha_bars", "one_minus_alpha_bars", "snr", "log_snr",
           "posterior_variance", "posterior_log_variance_clipped")
@@ -63,13 +63,19 @@ class NoiseSchedule:
         Pass the betas of the steps only: the leading beta_0 = 0 of ``schedule.betas`` is not a
         step (pass ``schedule.betas[1:]``).
         """
+        if not isinstance(name, str):
+            raise bad_type("name", name, "name must be a string (a label for plots)")
+        if isinstance(betas, (str, bytes, dict)) or betas is None or isinstance(betas, bool):
+            raise bad_type("betas", betas, "betas must be a 1-D sequence of numbers in (0, 1)")
+        if isinstance(betas, torch.Tensor) and (betas.dtype == torch.bool or betas.dtype.is_complex):
+            raise bad_type("betas", betas, "betas must hold real numbers in (0, 1)")
         try:
             b = torch.as_tensor(betas, dtype=torch.float64).detach().cpu().clone()
-        except (TypeError, ValueError, RuntimeError):
-            raise bad("betas", betas, "betas must be a 1-D sequence of numbers in (0, 1)") from None
-        if b.dim() != 1 or b.numel() < 1:
-            raise bad("betas", f"tensor of shape {tuple(b.shape)}",
-                      "betas must be 1-D with length T >= 1 (beta_1..beta_T)")
+        except (TypeError, ValueError, RuntimeError, OverflowError):
+            raise bad_type("betas", betas, "betas must be a 1-D sequence of numbers in (0, 1)") from None
+        if b.dim() != 1 or b.numel() < 1 or b.numel() > MAX_T:
+            raise bad("betas", Desc(f"tensor of shape {tuple(b.shape)}"),
+                      f"betas must be 1-D with length T in 1..{MAX_T} (beta_1..beta_T)")
         if not torch.isfinite(b).all():
             i = int((~torch.isfinite(b)).nonzero()[0])
             raise bad(f"betas[{i}]", float(b[i]), "every beta must be finite, in (0, 1)")
@@ -79,6 +85,10 @@ class NoiseSchedule:
             hint = " (pass betas for t = 1..T only, without the leading beta_0 = 0)" if i == 0 and b[0] == 0 else ""
             raise bad(f"betas[{i}]", float(b[i]), "every beta must lie in the open interval (0, 1)" + hint)
         T = b.numel()
+        if float(torch.log1p(-b).sum()) < math.log(torch.finfo(torch.float64).tiny) + 50:
+            raise bad("betas", Desc(f"{T} betas up to {float(b.max()):.3g}"),
+                      "alpha-bar_T would underflow to 0 in float64 (the chain destroys the data long before t = T): "
+                      "use smaller betas or fewer steps")
         zero = torch.zeros(1, dtype=torch.float64)
         betas = torch.cat([zero, b])
         log_alphas = torch.log1p(-betas)                  # log alpha_t, exact near 0
@@ -89,6 +99,9 @@ class NoiseSchedule:
         with torch.no_grad():
             log_snr = log_abar - torch.log(one_minus)     # index 0: 0 - log 0 = +inf
             snr = torch.exp(log_snr)
+        if not torch.isfinite(log_snr[1:]).all():
+            raise bad("betas", Desc(f"beta_1 = {float(b[0]):.3g}"), "beta_1 is so small that SNR_1 = (1 - beta_1) / beta_1 "
+                                                                   "overflows float64: use beta_1 >= 1e-300")
         post = torch.zeros_like(betas)
         post[1:] = betas[1:] * one_minus[:-1] / one_minus[1:]
         log_post = torch.empty_like(betas)
@@ -109,7 +122,7 @@ class NoiseSchedule:
         The betas are not rescaled with T: with few steps and these defaults alpha-bar_T stays far
         from 0 (improved-diffusion multiplies both ends by 1000 / T; do so yourself if you want it).
         """
-        T = check_int("T", T, 1)
+        T = check_int("T", T, 1, MAX_T)
         beta_start = check_real("beta_start", beta_start, low=0, high=1)
         beta_end = check_real("beta_end", beta_end, low=0, high=1)
         return cls.from_betas(torch.linspace(beta_start, beta_end, T, dtype=torch.float64), name="linear")
@@ -121,7 +134,7 @@ class NoiseSchedule:
         The Stable Diffusion schedule (Rombach et al. 2022, latent-diffusion config; diffusers'
         ``beta_schedule="scaled_linear"``).
         """
-        T = check_int("T", T, 1)
+        T = check_int("T", T, 1, MAX_T)
         beta_start = check_real("beta_start", beta_start, low=0, high=1)
         beta_end = check_real("beta_end", beta_end, low=0, high=1)
         root = torch.linspace(math.sqrt(beta_start), math.sqrt(beta_end), T, dtype=torch.float64)
@@ -136,7 +149,7 @@ class NoiseSchedule:
         (f(T) = 0 would make beta_T = 1), so alpha-bar is recomputed from the clipped betas: this
         is what makes the VLB weight spike near t = T (notebook 03 shows it).
         """
-        T = check_int("T", T, 1)
+        T = check_int("T", T, 1, MAX_T)
         s = check_real("s", s, low=0, low_open=False)
         max_beta = check_real("max_beta", max_beta, low=0, high=1)
         t = torch.arange(T + 1, dtype=torch.float64)
@@ -156,7 +169,7 @@ class NoiseSchedule:
         / (sigmoid(end / tau) - sigmoid(start / tau)) for u = t / T, clipped below at 1e-9; betas
         are then 1 - alpha-bar_t / alpha-bar_{t-1}, clipped at ``max_beta``.
         """
-        T = check_int("T", T, 1)
+        T = check_int("T", T, 1, MAX_T)
         start = check_real("start", start)
         end = check_real("end", end)
         if not end > start:
@@ -178,8 +191,12 @@ class NoiseSchedule:
         """``NoiseSchedule.by_name("cosine", T=500, s=0.008)``: the constructor named ``name``."""
         makers = {"linear": cls.linear, "cosine": cls.cosine, "scaled_linear": cls.scaled_linear,
                   "sigmoid": cls.sigmoid}
-        if name not in makers:
-            raise bad("schedule", name, f"schedule must be one of {', '.join(map(repr, makers))}")
+        check_choice("name", name, tuple(makers))
+        import inspect
+        allowed = [p for p in inspect.signature(makers[name]).parameters if p != "T"]
+        unknown = sorted(set(params) - set(allowed))
+        if unknown:
+            raise bad(unknown[0], params[unknown[0]], f"the {name} schedule takes: T, {', '.join(allowed)}")
         return makers[name](T=T, **params)
 
     # ------------------------------------------------------------------ helpers
@@ -189,7 +206,17 @@ class NoiseSchedule:
         return torch.arange(1, self.T + 1)
 
     def to(self, device=None, dtype: torch.dtype | None = None) -> "NoiseSchedule":
-        """A copy with every per-t tensor moved to ``device`` and cast to ``dtype`` (for training)."""
+        """A copy with every per-t tensor moved to ``device`` and cast to ``dtype`` (a floating-point
+        dtype: an integer one would turn alpha-bar into [1, 0, 0, ...])."""
+        if dtype is not None and (not isinstance(dtype, torch.dtype) or not dtype.is_floating_point):
+            raise bad_type("dtype", dtype, "dtype must be a floating-point torch dtype (torch.float32 or torch.float64)")
+        if device is not None and not isinstance(device, (str, torch.device)):
+            raise bad_type("device", device, "device must be a string such as 'cpu' or 'cuda', or a torch.device")
+        if device is not None:
+            try:
+                torch.device(device)
+            except (RuntimeError, TypeError):
+                raise bad("device", device, "device must name a torch device such as 'cpu' or 'cuda'") from None
         moved = {f.name: getattr(self, f.name) for f in fields(self)}
         for key in _PER_T:
             moved[key] = moved[key].to(device=device, dtype=dtype)
@@ -200,8 +227,7 @@ class NoiseSchedule:
 
         ``schedule.zero_based("alpha_bars")[i]`` equals diffusers' ``alphas_cumprod[i]``.
         """
-        if attribute not in _PER_T:
-            raise bad("attribute", attribute, f"attribute must be one of {', '.join(_PER_T)}")
+        check_choice("attribute", attribute, _PER_T)
         return getattr(self, attribute)[1:]
 
     def __repr__(self) -> str:

@@ -79,6 +79,8 @@ def title_latex(title: str) -> str:
     is what MathJax rejects ("'_' allowed only in math mode"), so a word part holding a TeX special
     character is refused here rather than rendered as an error box.
     """
+    if not isinstance(title, str):
+        raise TypeError(f"title={title!r} is not allowed: title must be a string")
     parts = title.split("$")
     if len(parts) % 2 == 0:
         raise ValueError(f"title={title!r} is not allowed: every $ that opens math must be closed")
@@ -147,7 +149,9 @@ def elbo_decomposition(T: int = 3) -> Derivation:
        L_T = log q(x_T|x_0)/p(x_T), L_{t-1} = log q(x_{t-1}|x_t,x_0)/p(x_{t-1}|x_t), L_0 = -log p(x_0|x_1);
        after the expectation over q, L_T and L_{t-1} become KL divergences.
     """
-    if not isinstance(T, int) or isinstance(T, bool) or not 2 <= T <= 6:
+    if not isinstance(T, int) or isinstance(T, bool):
+        raise TypeError(f"T={T!r} is not allowed: T must be an integer in 2..6 (a small chain to display)")
+    if not 2 <= T <= 6:
         raise ValueError(f"T={T!r} is not allowed: T must be an integer in 2..6 (a small chain to display)")
     X = sp.symbols(f"x_0:{T + 1}", real=True)
     joint_p = p(X[T]) * sp.Mul(*[p(X[t - 1], X[t]) for t in range(1, T + 1)])

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import nn
 
-from ._checks import bad, check_choice, check_data, check_int, check_real
+from ._checks import MAX_N, MAX_T, Desc, bad, bad_type, check_bool, check_choice, check_data, check_generator, check_int, check_module, check_real, check_schedule, check_timesteps
 from .diffusion import TARGETS, convert
 from .schedules import NoiseSchedule
 from .weighting import WEIGHTINGS, weight
@@ -42,6 +42,8 @@ def _mps_available() -> bool:
 
 def pick_device(device: str | torch.device | None = None) -> torch.device:
     """``None``/"auto": CUDA if available, then Apple's MPS, then the CPU; otherwise the named device."""
+    if device is not None and not isinstance(device, (str, torch.device)):
+        raise bad_type("device", device, _DEVICES)
     if device is None or device == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
@@ -85,24 +87,35 @@ class TrainConfig:
     device: str | None = "auto"
     compile: bool = False
 
+    def __post_init__(self):
+        self.validate()
+
     def validate(self) -> "TrainConfig":
         check_choice("target", self.target, TARGETS)
         check_choice("weighting", self.weighting, tuple(WEIGHTINGS))
         check_choice("t_sampling", self.t_sampling, T_SAMPLING)
+        if not isinstance(self.weighting_params, dict):
+            raise bad_type("weighting_params", self.weighting_params, "weighting_params must be a dict, e.g. {'gamma': 5.0}")
+        allowed = WEIGHTINGS[self.weighting].defaults
+        unknown = sorted(set(self.weighting_params) - set(allowed))
+        if unknown:
+            raise bad("weighting_params", self.weighting_params,
+                      f"weighting {self.weighting!r} takes: {', '.join(allowed) or 'no parameters'}")
         if self.steps is None and self.seconds is None:
             raise bad("steps", None, "give steps or seconds (or both): a run needs an end")
         if self.steps is not None:
-            check_int("steps", self.steps, 1)
+            check_int("steps", self.steps, 1, 10 ** 9)
         if self.seconds is not None:
             check_real("seconds", self.seconds, low=0)
-        check_int("batch_size", self.batch_size, 1)
-        check_real("lr", self.lr, low=0)
+        check_int("batch_size", self.batch_size, 1, MAX_N)
+        check_real("lr", self.lr, low=0, high=10)
         check_real("ema_decay", self.ema_decay, low=0, high=1, low_open=False)
-        check_int("n_bins", self.n_bins, 1)
+        check_int("n_bins", self.n_bins, 1, MAX_T)
         check_int("log_every", self.log_every, 1)
-        check_int("seed", self.seed, 0)
-        if not isinstance(self.compile, bool):
-            raise bad("compile", self.compile, "compile must be True or False")
+        check_int("seed", self.seed, 0, 2 ** 63 - 1)
+        if self.device is not None and not isinstance(self.device, (str, torch.device)):
+            raise bad_type("device", self.device, _DEVICES)
+        check_bool("compile", self.compile)
         return self
 
 
@@ -115,7 +128,7 @@ class PerTimestepTracker:
     """
 
     def __init__(self, T: int, n_bins: int = 20, device="cpu"):
-        self.T, self.n_bins = check_int("T", T, 1), min(check_int("n_bins", n_bins, 1), T)
+        self.T, self.n_bins = check_int("T", T, 1, MAX_T), min(check_int("n_bins", n_bins, 1, MAX_T), T)
         dtype = accumulator_dtype(device)
         self.sums = torch.zeros(self.n_bins, dtype=dtype, device=device)
         self.counts = torch.zeros(self.n_bins, dtype=dtype, device=device)
@@ -145,8 +158,8 @@ class LossSecondMomentSampler:
     """
 
     def __init__(self, T: int, history: int = 10, uniform_prob: float = 0.001):
-        self.T = check_int("T", T, 1)
-        self.history = check_int("history", history, 1)
+        self.T = check_int("T", T, 1, MAX_T)
+        self.history = check_int("history", history, 1, 10_000)
         self.uniform_prob = check_real("uniform_prob", uniform_prob, low=0, high=1, low_open=False, high_open=False)
         self.losses = torch.zeros(T + 1, self.history, dtype=torch.float64)
         self.counts = torch.zeros(T + 1, dtype=torch.int64)
@@ -194,7 +207,9 @@ def stratified_t(n: int, T: int, generator: torch.Generator) -> torch.Tensor:
     """n steps, one in each of n equal strata of 1..T, in random order (antithetic/stratified
     sampling: every batch covers the whole range, which lowers the variance of the batch loss).
     Drawn on the generator's device (the CPU or a CUDA device)."""
-    dev = generator.device
+    n = check_int("n", n, 1, MAX_N)
+    T = check_int("T", T, 1, MAX_T)
+    dev = check_generator("generator", generator).device
     u = torch.rand(n, generator=generator, dtype=torch.float64, device=dev)
     strata = torch.randperm(n, generator=generator, device=dev).to(torch.float64)
     return (((strata + u) * T / n).floor().long() + 1).clamp(1, T)
@@ -225,12 +240,16 @@ class Trainer:
 
     def __init__(self, model: nn.Module, data: torch.Tensor, schedule: NoiseSchedule, config: TrainConfig):
         if not isinstance(config, TrainConfig):
-            raise TypeError(f"config={config!r} is not allowed: config must be a TrainConfig")
+            raise bad_type("config", config, "config must be a TrainConfig")
         self.config = config.validate()
         self.device = pick_device(config.device)
-        if not isinstance(schedule, NoiseSchedule):
-            raise TypeError(f"schedule={type(schedule).__name__} is not allowed: schedule must be a NoiseSchedule")
-        check_data("data", data)
+        check_module("model", model)
+        check_schedule("schedule", schedule)
+        data = check_data("data", data)
+        dim = getattr(model, "data_dim", None)
+        if dim is not None and data[0].numel() != dim:
+            raise bad("data", Desc(f"tensor of shape {tuple(data.shape)}"),
+                      f"the model takes {dim} numbers per example, the data have {data[0].numel()}")
         w = weight(schedule, config.weighting, config.target, **config.weighting_params)
         if not torch.isfinite(w[1:]).all():
             t_bad = int((~torch.isfinite(w[1:])).nonzero()[0]) + 1
@@ -385,6 +404,7 @@ class Trainer:
             "loss_sum": self._loss_sum.cpu(),
             "sampler": self.sampler.state_dict() if self.sampler is not None else None,
             "sampler_generator": self._sampler_gen.get_state(),
+            "T": self.schedule.T, "config": {k: v for k, v in asdict(self.config).items() if k != "weighting_params"},
         }
 
     def save(self, path: str) -> None:
@@ -396,7 +416,20 @@ class Trainer:
 
     def load(self, path: str) -> "Trainer":
         """Restore a checkpoint written by :meth:`save` (loaded with ``weights_only=True``)."""
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        if not isinstance(path, (str, os.PathLike)):
+            raise bad_type("path", path, "path must be a file name")
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except (OSError, RuntimeError, EOFError) as err:
+            raise bad("path", str(path), f"cannot read a checkpoint there ({type(err).__name__}: {str(err)[:80]})") from None
+        theirs = state.get("config", {})
+        for key in ("target", "weighting", "batch_size"):
+            if key in theirs and theirs[key] != getattr(self.config, key):
+                raise bad("path", str(path), f"the checkpoint was trained with {key}={theirs[key]!r}, this trainer has "
+                                             f"{key}={getattr(self.config, key)!r}")
+        if state.get("T", self.schedule.T) != self.schedule.T:
+            raise bad("path", str(path), f"the checkpoint is of a T = {state['T']} run; this trainer's schedule has "
+                                         f"T = {self.schedule.T}")
         saved_on = state.get("generator_device", "cpu")
         if saved_on != self.gen.device.type:
             raise bad("path", path, f"this checkpoint's random stream was drawn on {saved_on} and this trainer draws on "
@@ -419,11 +452,14 @@ class Trainer:
 def train(model: nn.Module, data: torch.Tensor, schedule: NoiseSchedule, config: TrainConfig | None = None,
           progress: bool = True, **overrides) -> TrainResult:
     """Train ``model`` on ``data``: ``train(model, x, schedule, steps=2000, target="v")``."""
+    if config is not None and not isinstance(config, TrainConfig):
+        raise bad_type("config", config, "config must be a TrainConfig or None")
     config = copy.deepcopy(config) if config is not None else TrainConfig()
     for key, value in overrides.items():
-        if not hasattr(config, key):
+        if key not in TrainConfig.__dataclass_fields__:
             raise bad(key, value, f"unknown training option; options are {', '.join(TrainConfig.__dataclass_fields__)}")
         setattr(config, key, value)
+    config.validate()
     return Trainer(model, data, schedule, config).run(progress=progress)
 
 
@@ -448,13 +484,24 @@ def evaluate_per_t(model: nn.Module, data: torch.Tensor, schedule: NoiseSchedule
     differences between t are not sampling noise. Reported for all three spaces, with standard
     errors over the n examples.
     """
+    check_module("model", model)
+    check_schedule("schedule", schedule)
     check_choice("target", target, TARGETS)
+    data = check_data("data", data)
     dev = pick_device(device)
     if t_values is None:
         t_values = torch.unique(torch.linspace(1, schedule.T, 50).round().long())
-    t_values = torch.as_tensor(t_values, dtype=torch.int64)
-    g = torch.Generator().manual_seed(seed)
-    n = min(n, data.shape[0])
+    t_values = check_timesteps("t_values", t_values, schedule.T).reshape(-1)
+    if t_values.numel() < 1:
+        raise bad("t_values", t_values, "t_values must name at least one step")
+    g = torch.Generator().manual_seed(check_int("seed", seed, 0, 2 ** 63 - 1))
+    if data.shape[0] < 2:
+        raise bad("data", Desc(f"tensor of shape {tuple(data.shape)}"), "data must hold at least 2 examples (for standard errors)")
+    dim = getattr(model, "data_dim", None)
+    if dim is not None and data[0].numel() != dim:
+        raise bad("data", Desc(f"tensor of shape {tuple(data.shape)}"),
+                  f"the model takes {dim} numbers per example, the data have {data[0].numel()}")
+    n = min(check_int("n", n, 2, MAX_N), data.shape[0])
     idx = torch.randperm(data.shape[0], generator=g)[:n]
     x0 = data[idx].to(torch.float64)
     noise = torch.randn(x0.shape, generator=g, dtype=torch.float64)
@@ -503,10 +550,15 @@ def gradient_noise(model: nn.Module, data: torch.Tensor, schedule: NoiseSchedule
     """
     from .weighting import normalize
 
+    check_module("model", model)
+    check_schedule("schedule", schedule)
     check_choice("target", target, TARGETS)
     data = check_data("data", data).to(torch.float32)
-    batch_size = check_int("batch_size", batch_size, 1)
-    n_batches = check_int("n_batches", n_batches, 2)
+    batch_size = check_int("batch_size", batch_size, 1, MAX_N)
+    n_batches = check_int("n_batches", n_batches, 2, 10_000)
+    check_choice("weighting", weighting, tuple(WEIGHTINGS))
+    if weighting_params is not None and not isinstance(weighting_params, dict):
+        raise bad_type("weighting_params", weighting_params, "weighting_params must be a dict")
     w = normalize(weight(schedule, weighting, target, **(weighting_params or {}))).to(torch.float32)
     m = copy.deepcopy(model).to("cpu").train()
     params = [p for p in m.parameters() if p.requires_grad]

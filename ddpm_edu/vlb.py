@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ._checks import bad, check_choice, check_int
+from ._checks import MAX_N, Desc, bad, check_bool, check_choice, check_generator, check_int, check_module, check_real, check_schedule, check_tensor
 from .diffusion import TARGETS, model_mean, q_posterior
 from .schedules import NoiseSchedule
 
@@ -30,8 +30,33 @@ def normal_kl(mean1, logvar1, mean2, logvar2) -> torch.Tensor:
     = (logvar2 - logvar1 + e^(logvar1 - logvar2) + (mean1 - mean2)^2 e^(-logvar2) - 1) / 2, the closed
     form that notebook 02 derives by integration (and ``tests/test_vlb.py`` checks against it).
     """
-    mean1, logvar1, mean2, logvar2 = (torch.as_tensor(v, dtype=torch.float64) for v in (mean1, logvar1, mean2, logvar2))
-    return 0.5 * (logvar2 - logvar1 + torch.exp(logvar1 - logvar2) + (mean1 - mean2) ** 2 * torch.exp(-logvar2) - 1.0)
+    mean1, logvar1, mean2, logvar2 = (_real(n, v) for n, v in (("mean1", mean1), ("logvar1", logvar1),
+                                                              ("mean2", mean2), ("logvar2", logvar2)))
+    _broadcast((("mean1", mean1), ("logvar1", logvar1), ("mean2", mean2), ("logvar2", logvar2)))
+    out = 0.5 * (logvar2 - logvar1 + torch.exp(logvar1 - logvar2) + (mean1 - mean2) ** 2 * torch.exp(-logvar2) - 1.0)
+    if not torch.isfinite(out).all():
+        raise bad("logvar1", Desc(f"log-variances from {float(torch.minimum(logvar1.min(), logvar2.min())):.3g} to "
+                                  f"{float(torch.maximum(logvar1.max(), logvar2.max())):.3g}"),
+                  "the KL overflows float64: log-variances (logvar1, logvar2) must differ by less than about 700")
+    return out
+
+
+def _broadcast(named) -> None:
+    """Raise a ValueError naming the first argument whose shape does not broadcast with the ones before it."""
+    shape = named[0][1].shape
+    for name, v in named[1:]:
+        try:
+            shape = torch.broadcast_shapes(shape, v.shape)
+        except RuntimeError:
+            raise bad(name, Desc(f"tensor of shape {tuple(v.shape)}"),
+                      f"{name} must broadcast with {', '.join(n for n, _ in named if n != name)}") from None
+
+
+def _real(name, v):
+    """A number or tensor as a finite float64 tensor (integers converted)."""
+    if isinstance(v, torch.Tensor) or isinstance(v, (list, tuple)) or hasattr(v, "__array__"):
+        return check_tensor(name, v, accept_arrays=True).to(torch.float64)
+    return torch.tensor(check_real(name, v), dtype=torch.float64)
 
 
 def _std_normal_cdf(z: torch.Tensor) -> torch.Tensor:
@@ -47,8 +72,11 @@ def discretized_gaussian_log_likelihood(x: torch.Tensor, mean: torch.Tensor, log
     probabilities of all grid values sum to 1. Elementwise, in nats. 8-bit images: levels = 256;
     sklearn's digits (0..16): levels = 17.
     """
-    levels = check_int("levels", levels, 2)
-    x, mean, log_scale = (torch.as_tensor(v, dtype=torch.float64) for v in (x, mean, log_scale))
+    levels = check_int("levels", levels, 2, 2 ** 16)
+    x, mean, log_scale = (_real(n, v) for n, v in (("x", x), ("mean", mean), ("log_scale", log_scale)))
+    _broadcast((("x", x), ("mean", mean), ("log_scale", log_scale)))
+    if x.numel() and (x.min() < -1 - 1e-9 or x.max() > 1 + 1e-9):
+        raise bad("x", Desc(f"values from {float(x.min()):.3g} to {float(x.max()):.3g}"), "x must lie on the grid in [-1, 1]")
     half = 1.0 / (levels - 1)
     inv = torch.exp(-log_scale)
     upper = _std_normal_cdf((x - mean + half) * inv)
@@ -98,14 +126,24 @@ def bound_terms(model, x0: torch.Tensor, schedule: NoiseSchedule, target: str = 
     ``levels=None`` the data are treated as continuous and L_0 uses the Gaussian density (for the
     toy mixtures, whose true density is known).
     """
+    check_module("model", model)
+    check_schedule("schedule", schedule)
     check_choice("target", target, TARGETS)
     check_choice("sigma", sigma, ("beta", "beta_tilde"))
-    if generator is None:
-        raise bad("generator", None, "pass a torch.Generator: the x_t draws must be reproducible")
+    check_generator("generator", generator)
+    clip_t1 = check_bool("clip_t1", clip_t1)
+    chunk = check_int("chunk", chunk, 1, schedule.T)
+    if levels is not None:
+        levels = check_int("levels", levels, 2, 2 ** 16)
     from .sampling import _model_device
 
     dev = _model_device(model, device)
-    x0 = torch.as_tensor(x0, dtype=torch.float64)
+    x0 = check_tensor("x0", x0, min_dim=1).to(torch.float64)
+    if x0.shape[0] < 1 or x0[0].numel() < 1:
+        raise bad("x0", Desc(f"tensor of shape {tuple(x0.shape)}"), "x0 must be a batch (B, ...) with B >= 1")
+    if levels is not None and (x0.min() < -1 - 1e-9 or x0.max() > 1 + 1e-9):
+        raise bad("x0", Desc(f"values from {float(x0.min()):.3g} to {float(x0.max()):.3g}"),
+                  f"with levels={levels} the data must lie on a grid in [-1, 1] (levels=None for continuous data)")
     B, D = x0.shape[0], x0[0].numel()
     T = schedule.T
     to_bits = 1.0 / (D * LN2)
@@ -147,6 +185,14 @@ def bound_terms(model, x0: torch.Tensor, schedule: NoiseSchedule, target: str = 
     return BoundTerms(prior=prior, terms=terms, sigma=sigma)
 
 
+def _terms(name, per_t) -> torch.Tensor:
+    """A (B, T + 1) table of finite bound terms, column 0 unused; returns columns 1..T as float64."""
+    per_t = check_tensor(name, per_t, accept_arrays=True)
+    if per_t.dim() != 2 or per_t.shape[0] < 1 or per_t.shape[1] < 2:
+        raise bad(name, Desc(f"tensor of shape {tuple(per_t.shape)}"), f"{name} must have shape (B, T + 1) with B >= 1, T >= 1")
+    return per_t[:, 1:].to(torch.float64)
+
+
 def estimator_variance(per_t: torch.Tensor, probs: torch.Tensor | None = None) -> float:
     """Variance of the one-t estimate of sum_t L_t: draw t ~ p, report L_t / p(t).
 
@@ -154,11 +200,17 @@ def estimator_variance(per_t: torch.Tensor, probs: torch.Tensor | None = None) -
     Exact (no sampling): E over t and over the B examples of (L_t/p(t))^2 minus the squared mean.
     With p(t) proportional to sqrt(E[L_t^2]) it is the smallest possible (Nichol & Dhariwal 2021, sec. 3.3).
     """
-    L = per_t[:, 1:].to(torch.float64)
+    L = _terms("per_t", per_t)
     T = L.shape[1]
-    p = torch.full((T,), 1.0 / T, dtype=torch.float64) if probs is None else torch.as_tensor(probs, dtype=torch.float64)[1:]
+    if probs is None:
+        p = torch.full((T,), 1.0 / T, dtype=torch.float64)
+    else:
+        p = check_tensor("probs", probs, accept_arrays=True).to(torch.float64)
+        if p.shape != (T + 1,):
+            raise bad("probs", Desc(f"tensor of shape {tuple(p.shape)}"), f"probs must hold p(t) for t = 0..T ({T + 1} numbers)")
+        p = p[1:]
     if (p <= 0).any() or abs(float(p.sum()) - 1) > 1e-9:
-        raise bad("probs", "a distribution with zeros or not summing to 1", "probs must be > 0 on 1..T and sum to 1")
+        raise bad("probs", Desc("a distribution with zeros or not summing to 1"), "probs must be > 0 on 1..T and sum to 1")
     second = ((L ** 2) / p[None, :]).sum(1).mean()      # E_x E_{t~p}[(L_t/p_t)^2]
     first = L.sum(1).mean()
     return float(second - first ** 2)
@@ -166,9 +218,14 @@ def estimator_variance(per_t: torch.Tensor, probs: torch.Tensor | None = None) -
 
 def second_moment_probs(per_t: torch.Tensor, uniform_prob: float = 0.0) -> torch.Tensor:
     """p(t) proportional to sqrt(E[L_t^2]) over the examples (index 0 gets 0)."""
-    rms = (per_t[:, 1:].to(torch.float64) ** 2).mean(0).sqrt()
-    p = torch.zeros(per_t.shape[1], dtype=torch.float64)
-    T = per_t.shape[1] - 1
+    L = _terms("per_t", per_t)
+    uniform_prob = check_real("uniform_prob", uniform_prob, low=0, high=1, low_open=False, high_open=False)
+    rms = (L ** 2).mean(0).sqrt()
+    T = L.shape[1]
+    p = torch.zeros(T + 1, dtype=torch.float64)
+    if not float(rms.sum()) > 0:
+        p[1:] = 1.0 / T                                   # no signal to importance-sample by: uniform
+        return p
     p[1:] = (1 - uniform_prob) * rms / rms.sum() + uniform_prob / T
     return p
 
@@ -177,7 +234,7 @@ def stratified_variance(per_t: torch.Tensor, batch: int) -> float:
     """Variance of the batch estimate of sum_t L_t with ``batch`` t's, one uniform draw in each of
     ``batch`` equal strata of 1..T (antithetic/stratified sampling), over t and examples. Compare
     with ``estimator_variance(per_t) / batch`` for a batch of independent uniform t's."""
-    L = per_t[:, 1:].to(torch.float64)
+    L = _terms("per_t", per_t)
     T = L.shape[1]
     batch = check_int("batch", batch, 1)
     if T % batch:

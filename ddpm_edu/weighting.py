@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ._checks import bad, check_choice, check_real
+from ._checks import Desc, bad, bad_type, check_bool, check_choice, check_real, check_schedule, check_tensor
 from .schedules import NoiseSchedule
 
 SPACES = ("eps", "x0", "v")
@@ -29,6 +29,7 @@ SPACES = ("eps", "x0", "v")
 
 def mse_multiplier(schedule: NoiseSchedule, space: str) -> torch.Tensor:
     """m_space with space-MSE = m_space * x0-MSE: 1 for x0, SNR for eps, 1 + SNR for v (per t)."""
+    check_schedule("schedule", schedule)
     check_choice("space", space, SPACES)
     if space == "x0":
         return torch.ones_like(schedule.snr)
@@ -43,8 +44,13 @@ def translate(schedule: NoiseSchedule, w: torch.Tensor, source: str, target: str
     w_target = w_source * m_source / m_target, so that w_target * target-MSE = w_source * source-MSE
     for every model (see the module docstring). Index 0 is set to 0.
     """
+    check_schedule("schedule", schedule)
     check_choice("source", source, SPACES)
     check_choice("target", target, SPACES)
+    w = check_tensor("w", w, finite=False)
+    if w.shape != schedule.snr.shape or torch.isnan(w).any() or (w < 0).any():
+        raise bad("w", Desc(f"tensor of shape {tuple(w.shape)}"),
+                  f"w must hold T + 1 = {schedule.T + 1} non-negative weights (no NaN), index t = step t")
     out = w.clone().to(torch.float64)
     if source != target:
         m_s = mse_multiplier(schedule, source)
@@ -74,8 +80,7 @@ def _vlb(s: NoiseSchedule, sigma: str = "beta", clip_t1: bool = True):
     t = 1 (its clipped log-variance); ``clip_t1=False`` returns the honest +inf.
     """
     check_choice("sigma", sigma, ("beta", "beta_tilde"))
-    if not isinstance(clip_t1, bool):
-        raise bad("clip_t1", clip_t1, "clip_t1 must be True or False")
+    clip_t1 = check_bool("clip_t1", clip_t1)
     b, a, om = s.betas, s.alphas, s.one_minus_alpha_bars
     w = torch.zeros_like(b)
     if sigma == "beta":
@@ -107,7 +112,13 @@ def _p2(s: NoiseSchedule, k: float = 1.0, gamma: float = 1.0):
     """
     k = check_real("k", k, low=0)
     gamma = check_real("gamma", gamma, low=0)
-    return (k + s.snr) ** (-gamma), "eps"
+    log_w = -gamma * torch.logaddexp(torch.tensor(math.log(k), dtype=torch.float64), s.log_snr)   # in logs: no overflow
+    span = log_w[1:]
+    if float(span.max()) > 700 or float(span.min()) < -700:
+        raise bad("gamma", gamma, f"with k = {k:g} the P2 weights 1/(k + SNR)^gamma run from e^{float(span.min()):.0f} "
+                                  f"to e^{float(span.max()):.0f}, beyond float64's range: use a smaller gamma or a k "
+                                  "nearer 1")
+    return torch.exp(log_w), "eps"
 
 
 def _snr(s: NoiseSchedule):
@@ -165,8 +176,7 @@ def weight(schedule: NoiseSchedule, name: str, space: str = "eps", **params) -> 
     ``WEIGHTINGS`` for each one's source and native space). ``space``: "eps", "x0" or "v".
     Index 0 holds 0 (t = 0 is not a training step). Use it as ``loss = w[t] * mse_space``.
     """
-    if not isinstance(schedule, NoiseSchedule):
-        raise bad("schedule", type(schedule).__name__, "schedule must be a NoiseSchedule")
+    check_schedule("schedule", schedule)
     check_choice("name", name, tuple(WEIGHTINGS))
     check_choice("space", space, SPACES)
     spec = WEIGHTINGS[name]
@@ -176,7 +186,14 @@ def weight(schedule: NoiseSchedule, name: str, space: str = "eps", **params) -> 
         raise bad(sorted(unknown)[0], params[sorted(unknown)[0]], f"weighting {name!r} takes parameters: {allowed}")
     s64 = schedule.to("cpu", torch.float64)
     w, native = spec.fn(s64, **params)
-    return translate(s64, w, native, space)
+    out = translate(s64, w, native, space)
+    documented = name == "vlb" and params.get("clip_t1") is False and params.get("sigma") == "beta_tilde"
+    finite = torch.isfinite(out[2:] if documented else out[1:])
+    if not finite.all():
+        t_bad = int((~finite).nonzero()[0]) + (2 if documented else 1)
+        raise bad("schedule", schedule, f"weighting {name!r} in {space} space is {float(out[t_bad])} at t = {t_bad} on "
+                                        "this schedule (its SNR spans more than float64 can hold)")
+    return out + 0.0
 
 
 def normalize(w: torch.Tensor) -> torch.Tensor:
@@ -185,8 +202,13 @@ def normalize(w: torch.Tensor) -> torch.Tensor:
     Only the relative weight across t matters for what a loss emphasises; the overall scale just
     multiplies the learning rate. Infinite entries make this undefined: clip them first.
     """
+    w = check_tensor("w", w, finite=False)
+    if w.dim() != 1 or w.numel() < 2:
+        raise bad("w", Desc(f"tensor of shape {tuple(w.shape)}"), "w must be 1-D: index 0 (unused) and t = 1..T")
     if not torch.isfinite(w[1:]).all():
-        raise bad("w", "weights with inf/NaN entries", "normalize needs finite weights for t = 1..T")
+        raise bad("w", Desc("weights with inf/NaN entries"), "normalize needs finite weights for t = 1..T (clip them first)")
+    if (w[1:] < 0).any() or not float(w[1:].mean()) > 0:
+        raise bad("w", Desc("weights that are all 0 or negative"), "normalize needs non-negative weights with a positive mean")
     out = w.clone()
     out[1:] = w[1:] / w[1:].mean()
     out[0] = 0.0
@@ -201,9 +223,10 @@ def log_snr_density(schedule: NoiseSchedule) -> torch.Tensor:
     (one-sided at the ends). Index 0 holds 0. Multiply a weight by it to see where, in noise level,
     a training objective actually spends its effort.
     """
+    check_schedule("schedule", schedule)
     lam = schedule.log_snr[1:].to(torch.float64)
     if lam.numel() < 2:
-        raise bad("schedule.T", schedule.T, "a log-SNR density needs T >= 2")
+        raise bad("schedule", schedule, "a log-SNR density needs T >= 2")
     slope = torch.empty_like(lam)
     slope[1:-1] = (lam[2:] - lam[:-2]) / 2
     slope[0] = lam[1] - lam[0]
@@ -221,6 +244,10 @@ def weighting_curves(schedule: NoiseSchedule, space: str = "eps", gamma: float =
     clipped), simple, Min-SNR-gamma, P2 (k, p2_gamma) and SNR. Normalising matters because an
     overall factor on a loss only rescales the learning rate: only the *shape* over t is comparable.
     """
+    check_schedule("schedule", schedule)
+    gamma = check_real("gamma", gamma, low=0)
+    k = check_real("k", k, low=0)
+    p2_gamma = check_real("p2_gamma", p2_gamma, low=0)
     specs = {
         "VLB, sigma^2 = beta": ("vlb", {"sigma": "beta"}),
         "VLB, sigma^2 = beta-tilde": ("vlb", {"sigma": "beta_tilde"}),
@@ -229,7 +256,15 @@ def weighting_curves(schedule: NoiseSchedule, space: str = "eps", gamma: float =
         f"P2 (k={k:g}, gamma={p2_gamma:g})": ("p2", {"k": k, "gamma": p2_gamma}),
         "SNR": ("snr", {}),
     }
-    return {label: normalize(weight(schedule, name, space, **params)) for label, (name, params) in specs.items()}
+    out = {}
+    for label, (name, params) in specs.items():
+        try:
+            out[label] = normalize(weight(schedule, name, space, **params))
+        except ValueError as err:          # P2's gamma is this function's p2_gamma
+            if name == "p2" and str(err).startswith("gamma="):
+                raise ValueError("p2_" + str(err)) from None
+            raise
+    return out
 
 
 def effective_weights(schedule: NoiseSchedule, curves: dict):
@@ -243,6 +278,13 @@ def effective_weights(schedule: NoiseSchedule, curves: dict):
     """
     import numpy as np
 
+    check_schedule("schedule", schedule)
+    if not isinstance(curves, dict) or not curves:
+        raise bad_type("curves", curves, "curves must be a non-empty dict {label: per-t weights of length T + 1}")
+    for label, w in curves.items():
+        w = check_tensor(f"curves[{label!r}]", w)
+        if w.shape != (schedule.T + 1,):
+            raise bad("curves", Desc(f"{label!r} of shape {tuple(w.shape)}"), f"every curve must have length T + 1 = {schedule.T + 1}")
     lam = schedule.log_snr[1:].numpy()
     dens = log_snr_density(schedule)[1:].numpy()
     gaps = np.abs(np.diff(lam))

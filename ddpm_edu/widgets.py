@@ -35,7 +35,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, NullLocator
 
-from ._checks import bad, check_choice, check_int
+from ._checks import bad, check_choice, check_int, check_real
 from .plotting import LOG_SNR_LABEL, weighting_style
 from .schedules import NoiseSchedule
 from .weighting import effective_weights, weighting_curves
@@ -53,7 +53,8 @@ def fmt_number(x: float, digits: int = 3) -> str:
     ``fmt_number(49.03)`` is "49.0", ``fmt_number(2.2e8)`` is "2.20e+08", ``fmt_number(0.0004)``
     is "4.00e-04": never "0.0" for a small number or a dozen digits for a large one.
     """
-    x = float(x)
+    x = check_real("x", x) if not (isinstance(x, float) and math.isinf(x)) else x
+    digits = check_int("digits", digits, 1, 17)
     if not math.isfinite(x):
         return "inf" if x > 0 else ("-inf" if x < 0 else "nan")
     if x == 0:

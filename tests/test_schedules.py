@@ -119,7 +119,7 @@ def test_from_betas_round_trips_and_to_casts_a_copy():
     (lambda: NoiseSchedule.from_betas([[0.1, 0.2]]), "betas"),
     (lambda: NoiseSchedule.from_betas([]), "betas"),
     (lambda: NoiseSchedule.from_betas(NoiseSchedule.linear(T=5).betas), "betas[0]"),
-    (lambda: NoiseSchedule.by_name("quadratic"), "schedule"),
+    (lambda: NoiseSchedule.by_name("quadratic"), "name"),
 ])
 def test_bad_input_names_the_argument_and_the_value(call, argument):
     with pytest.raises(ValueError) as err:

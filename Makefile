@@ -1,6 +1,7 @@
 # Two commands for a fresh clone (nothing needed beyond Python 3.10+):
 #   make lab    set up .venv and open the notebooks in JupyterLab
-#   make test   set up .venv and run every test (unit tests, then every notebook under nbval)
+#   make test   set up .venv and run every test (unit, notebooks under nbval, browser); SITE=1 also builds
+#               the course site from the executed notebooks and checks it in a browser (CI runs `make test SITE=1`)
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -8,9 +9,11 @@ BIN    := $(VENV)/bin
 # from local disk; elsewhere on Linux add the CPU index: make test TORCH_INDEX=https://download.pytorch.org/whl/cpu
 TORCH       ?= torch==2.13.0
 TORCH_INDEX ?=
-STAMP  := $(VENV)/.installed
+SITE        ?=
+STAMP      := $(VENV)/.installed
+SITE_STAMP := $(VENV)/.installed-site
 
-.PHONY: lab test test-slow explore figures bench clean
+.PHONY: lab test test-slow site explore figures bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,10 +22,26 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $(STAMP)
 
+# the site's packages (Sphinx, MyST-NB, the book theme, an offline MathJax): only for those who build it
+$(SITE_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[test,site]"
+	touch $(SITE_STAMP)
+
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/
 
-# the two explorers as a standalone page, for a projector (Voila)
+test: $(STAMP) $(if $(SITE),$(SITE_STAMP))
+	SITE=$(SITE) bash scripts/run_tests.sh $(BIN)
+
+# the three-seed check of every claim the experiment notebooks make, at the classroom budget (about 20 min)
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -q -m slow tests/test_claims_slow.py
+
+# the course site into build/site: executes every notebook (fast mode; DDPM_EDU_FAST=0 for the classroom run)
+site: $(SITE_STAMP)
+	$(BIN)/python scripts/build_site.py
+
+# the explorers as a standalone page, for a projector (Voila)
 explore: $(STAMP)
 	$(BIN)/voila notebooks/explorers.ipynb
 
@@ -33,12 +52,5 @@ figures: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m ddpm_edu bench
 
-test: $(STAMP)
-	bash scripts/run_tests.sh $(BIN)
-
-# the three-seed check of every claim the experiment notebooks make, at the classroom budget (about 20 min)
-test-slow: $(STAMP)
-	$(BIN)/python -m pytest -q -m slow tests/test_claims_slow.py
-
 clean:
-	rm -rf $(VENV) runs
+	rm -rf $(VENV) runs build

@@ -63,6 +63,14 @@ def pick_device(device: str | torch.device | None = None) -> torch.device:
     return dev
 
 
+def check_model_fits(name: str, data: torch.Tensor, model) -> None:
+    """Refuse data whose examples do not have the number of values the model was built for."""
+    dim = getattr(model, "data_dim", None)
+    if dim is not None and data[0].numel() != dim:
+        raise bad(name, Desc(f"tensor of shape {tuple(data.shape)}"),
+                  f"the model takes {dim} numbers per example, the {name} have {data[0].numel()}")
+
+
 def accumulator_dtype(device) -> torch.dtype:
     """float64 for running sums, except on Apple's MPS, which has no float64."""
     return torch.float32 if torch.device(device).type == "mps" else torch.float64
@@ -246,10 +254,7 @@ class Trainer:
         check_module("model", model)
         check_schedule("schedule", schedule)
         data = check_data("data", data)
-        dim = getattr(model, "data_dim", None)
-        if dim is not None and data[0].numel() != dim:
-            raise bad("data", Desc(f"tensor of shape {tuple(data.shape)}"),
-                      f"the model takes {dim} numbers per example, the data have {data[0].numel()}")
+        check_model_fits("data", data, model)
         w = weight(schedule, config.weighting, config.target, **config.weighting_params)
         if not torch.isfinite(w[1:]).all():
             t_bad = int((~torch.isfinite(w[1:])).nonzero()[0]) + 1
@@ -497,10 +502,7 @@ def evaluate_per_t(model: nn.Module, data: torch.Tensor, schedule: NoiseSchedule
     g = torch.Generator().manual_seed(check_int("seed", seed, 0, 2 ** 63 - 1))
     if data.shape[0] < 2:
         raise bad("data", Desc(f"tensor of shape {tuple(data.shape)}"), "data must hold at least 2 examples (for standard errors)")
-    dim = getattr(model, "data_dim", None)
-    if dim is not None and data[0].numel() != dim:
-        raise bad("data", Desc(f"tensor of shape {tuple(data.shape)}"),
-                  f"the model takes {dim} numbers per example, the data have {data[0].numel()}")
+    check_model_fits("data", data, model)
     n = min(check_int("n", n, 2, MAX_N), data.shape[0])
     idx = torch.randperm(data.shape[0], generator=g)[:n]
     x0 = data[idx].to(torch.float64)
@@ -554,6 +556,7 @@ def gradient_noise(model: nn.Module, data: torch.Tensor, schedule: NoiseSchedule
     check_schedule("schedule", schedule)
     check_choice("target", target, TARGETS)
     data = check_data("data", data).to(torch.float32)
+    check_model_fits("data", data, model)
     batch_size = check_int("batch_size", batch_size, 1, MAX_N)
     n_batches = check_int("n_batches", n_batches, 2, 10_000)
     check_choice("weighting", weighting, tuple(WEIGHTINGS))

@@ -33,11 +33,16 @@ def normal_kl(mean1, logvar1, mean2, logvar2) -> torch.Tensor:
     mean1, logvar1, mean2, logvar2 = (_real(n, v) for n, v in (("mean1", mean1), ("logvar1", logvar1),
                                                               ("mean2", mean2), ("logvar2", logvar2)))
     _broadcast((("mean1", mean1), ("logvar1", logvar1), ("mean2", mean2), ("logvar2", logvar2)))
-    out = 0.5 * (logvar2 - logvar1 + torch.exp(logvar1 - logvar2) + (mean1 - mean2) ** 2 * torch.exp(-logvar2) - 1.0)
+    ratio = torch.exp(logvar1 - logvar2)
+    gap = (mean1 - mean2) ** 2 * torch.exp(-logvar2)
+    out = 0.5 * (logvar2 - logvar1 + ratio + gap - 1.0)
     if not torch.isfinite(out).all():
-        raise bad("logvar1", Desc(f"log-variances from {float(torch.minimum(logvar1.min(), logvar2.min())):.3g} to "
-                                  f"{float(torch.maximum(logvar1.max(), logvar2.max())):.3g}"),
-                  "the KL overflows float64: log-variances (logvar1, logvar2) must differ by less than about 700")
+        if not torch.isfinite(ratio).all():
+            raise bad("logvar1", Desc(f"log-variances from {float(torch.minimum(logvar1.min(), logvar2.min())):.3g} to "
+                                      f"{float(torch.maximum(logvar1.max(), logvar2.max())):.3g}"),
+                      "the KL overflows float64: logvar1 and logvar2 must differ by less than about 700")
+        raise bad("mean1", Desc(f"means up to {float(torch.maximum(mean1.abs().max(), mean2.abs().max())):.3g}"),
+                  "the KL overflows float64: (mean1 - mean2)^2 / e^logvar2 is too large to represent")
     return out
 
 
@@ -87,7 +92,11 @@ def discretized_gaussian_log_likelihood(x: torch.Tensor, mean: torch.Tensor, log
     # far in a tail the difference of two CDFs underflows: use the density times the bin width there
     z = (x - mean) * inv
     log_pdf_bin = -0.5 * z ** 2 - 0.5 * math.log(2 * math.pi) - log_scale + math.log(2 * half)
-    return torch.where(prob > 1e-12, torch.log(prob), log_pdf_bin)
+    out = torch.where(prob > 1e-12, torch.log(prob), log_pdf_bin)
+    if not torch.isfinite(out).all():
+        raise bad("log_scale", Desc(f"log-scales down to {float(log_scale.min()):.3g}"),
+                  "the log-likelihood underflows float64: the scale is too small for how far x lies from mean")
+    return out
 
 
 @dataclass

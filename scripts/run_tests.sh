@@ -2,7 +2,8 @@
 # The whole test suite (called by `make test`):
 #   1. unit tests (fast mode), 2. every notebook executed by nbval, with every figure checked and the executed
 #   copies written to build/executed, 3. the browser tests (JupyterLab, Voila, every formula of the executed
-#   notebooks), 4. the course site built from those executed notebooks and checked in a browser.
+#   notebooks), 4. with SITE=1 (as CI runs it), the course site built from those executed notebooks and
+#   checked in a browser.
 # Usage: scripts/run_tests.sh VENV_BIN
 set -euo pipefail
 BIN=${1:-.venv/bin}
@@ -22,4 +23,11 @@ MPLBACKEND=Agg "$BIN/python" -m pytest -q -rs tests --ignore=tests/test_browser.
 # notebooks: no MPLBACKEND here, so that their figures are inline PNGs in the executed copies
 "$BIN/python" -m pytest -q --nbval-lax --nbval-current-env notebooks/ --executed-dir "$DDPM_EDU_EXECUTED_DIR"
 MPLBACKEND=Agg "$BIN/python" -m pytest -q -rs tests/test_browser.py
+if [ -n "${SITE:-}" ]; then
+  # the course site, built from the notebooks exactly as this run executed them, then checked in a browser
+  site_start=$(date +%s)
+  "$BIN/python" scripts/build_site.py --executed "$DDPM_EDU_EXECUTED_DIR"
+  echo "site build: $(( $(date +%s) - site_start )) s"
+  "$BIN/python" -m pytest -q -rs -s tests/test_site.py
+fi
 echo "whole test run: $(( $(date +%s) - start )) s"

@@ -58,6 +58,7 @@ class Case:
     allow_inf: bool = False
     label: str = ""
     extra: dict = field(default_factory=dict)
+    nan_passthrough: bool = False
 
     def __repr__(self):
         return self.label or getattr(self.fn, "__qualname__", str(self.fn))
@@ -96,6 +97,9 @@ def _check(case: Case, arg: str, value):
         return
     except Exception as err:  # noqa: BLE001 - the point of the test
         raise AssertionError(f"{case!r}({arg}={value!r}) raised {type(err).__name__}: {err}") from None
+    fed_nan = isinstance(value, torch.Tensor) and value.dtype.is_floating_point and not torch.isfinite(value).all()
+    if case.nan_passthrough and fed_nan:
+        return
     for t in _numbers(out):
         assert not torch.isnan(t).any(), f"{case!r}({arg}={value!r}) returned NaN"
         assert not (t == -math.inf).any(), f"{case!r}({arg}={value!r}) returned -inf"
@@ -157,7 +161,9 @@ def _cases():
         Case(ConvDenoiser, {"channels": 1, "width": 8}, ("channels", "width", "blocks", "emb_dim")),
         Case(make_model, {"kind": "mlp", "data_shape": (2,)}, ("kind", "data_shape")),
         Case(SinusoidalEmbedding, {"dim": 8}, ("dim",)),
-        Case(TINY.forward, {"x": X.float(), "t": T3}, ("x", "t"), label="MLPDenoiser.forward"),
+        # a network's forward is a hot path: it checks shapes and types (cheap), and lets NaN in give NaN out,
+        # as every torch module does; the functions that feed it (training, sampling) refuse NaN first
+        Case(TINY.forward, {"x": X.float(), "t": T3}, ("x", "t"), label="MLPDenoiser.forward", nan_passthrough=True),
         # optimal
         Case(optimal.GaussianMixture, {"means": [[0.0, 1.0]], "std": 0.3}, ("means", "std", "weights")),
         Case(MIX.sample, {"n": 5, "generator": gen()}, ("n", "generator"), label="GaussianMixture.sample"),
@@ -227,7 +233,7 @@ PAIRS = [(c, a) for c in CASES for a in c.fuzz]
 
 
 @pytest.mark.parametrize("case, arg", PAIRS, ids=[f"{c!r}-{a}" for c, a in PAIRS])
-@settings(max_examples=12, deadline=None, derandomize=True,
+@settings(max_examples=20, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(value=anything)
 def test_bad_input_is_a_clear_error_or_a_finite_answer(case, arg, value):

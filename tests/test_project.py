@@ -64,4 +64,4 @@ def test_ci_runs_the_readme_test_command():
     ci = (ROOT / ".ci" / "run").read_text()
     commands = [l for l in ci.splitlines() if l.strip() and not l.startswith("#")
                 and not l.startswith("set ") and not l.startswith("cd ")]
-    assert commands == ["make test"]
+    assert commands == ["make test SITE=1"] and "make test SITE=1" in readme

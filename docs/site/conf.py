@@ -1,0 +1,35 @@
+"""Sphinx configuration of the course site (built by scripts/build_site.py from the executed notebooks).
+
+Offline by construction: MathJax is served from the site itself (sphinx-mathjax-offline), widget
+outputs show their static PNG instead of loading a widget manager from a CDN, and the theme
+(sphinx-book-theme) ships its fonts and scripts.
+"""
+project = "ddpm-edu"
+author = "the ddpm-edu authors"
+copyright = "ddpm-edu"
+extensions = ["myst_nb", "sphinx-mathjax-offline"]
+myst_enable_extensions = ["dollarmath", "amsmath"]
+nb_execution_mode = "off"                     # the notebooks arrive executed (by the test run or by make site)
+nb_ipywidgets_js = {}                         # no require.js or widget manager from a CDN
+# a widget output has a static PNG (text/html) beside its widget view: show the PNG
+nb_mime_priority_overrides = [("html", "application/vnd.jupyter.widget-view+json", None),
+                              ("html", "application/vnd.jupyter.widget-state+json", None)]
+nb_output_stderr = "show"
+html_theme = "sphinx_book_theme"
+html_title = "ddpm-edu: the DDPM training loss, derived, plotted and trained"
+html_theme_options = {
+    "show_toc_level": 2,
+    "use_download_button": False,
+    "use_fullscreen_button": False,
+    "search_bar_text": "Search the course",
+}
+html_static_path = ["_static"]
+html_css_files = ["ddpm-edu.css"]
+html_show_sourcelink = False
+html_copy_source = False
+exclude_patterns = ["_build"]
+suppress_warnings = ["mystnb.unknown_mime_type"]
+
+
+def setup(app):
+    app.set_html_assets_policy("always")      # MathJax on every page: math in titles renders in the navigation

@@ -1,0 +1,114 @@
+"""Build the course site: every notebook with its outputs, math rendered offline, into one folder.
+
+    python scripts/build_site.py                     execute every notebook (DDPM_EDU_FAST=1 unless set), then build
+    python scripts/build_site.py --executed DIR      build from notebooks already executed into DIR (CI does this,
+                                                     with the copies the test run wrote)
+
+The site is written to build/site (or --out); the script prints the folder and the page to open.
+It is built from the notebooks as executed, never from copies kept in the repository.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def execute(target: Path) -> None:
+    """Run every notebook under nbval (the same checks as the test run), writing executed copies to ``target``."""
+    env = dict(os.environ)
+    env.setdefault("DDPM_EDU_FAST", "1")
+    env.pop("MPLBACKEND", None)                   # inline figures, not Agg
+    print(f"executing the notebooks (DDPM_EDU_FAST={env['DDPM_EDU_FAST']}) ...", flush=True)
+    subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax", "--nbval-current-env",
+                    "notebooks/", "--executed-dir", str(target)], cwd=ROOT, env=env, check=True)
+
+
+def clean_notebook(src: Path, dst: Path) -> None:
+    """What a page shows: progress-bar redraws collapsed to their final line, widget views replaced by their PNG."""
+    nb = json.loads(src.read_text())
+    nb.get("metadata", {}).pop("widgets", None)
+    for cell in nb["cells"]:
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "stream":
+                text = "".join(out["text"]) if isinstance(out["text"], list) else out["text"]
+                out["text"] = "\n".join(line.rsplit("\r", 1)[-1] for line in text.split("\n"))
+            data = out.get("data", {})
+            if WIDGET_VIEW in data:
+                if "text/html" not in data:
+                    raise SystemExit(f"{src.name}: a widget output without its static picture (text/html)")
+                data.pop(WIDGET_VIEW)
+                data.pop("text/plain", None)
+    dst.write_text(json.dumps(nb, indent=1))
+
+
+def landing_page() -> str:
+    """index.md: the README's introduction and its "what it teaches" table, and the course's contents."""
+    readme = (ROOT / "README.md").read_text()
+    intro = readme.split("\n## ", 1)[0].split("\n", 1)[1].strip()
+    table = re.search(r"## What it teaches.*?\n(\|.*?)\n\n", readme, re.S).group(1)
+    names = sorted(p.stem for p in (ROOT / "notebooks").glob("0*.ipynb")) + ["explorers"]
+    return "\n".join([
+        "# ddpm-edu", "", intro, "",
+        "This site shows every notebook as the test run executed it (fast mode: short training runs), figures, "
+        "derivations and printed numbers included. The explorers appear as pictures of their default view; run "
+        "them live with `make lab` or `make explore`.", "",
+        "## What it teaches", "", table, "",
+        "```{toctree}", ":maxdepth: 1", ":caption: The course", "", *names, "```", ""])
+
+
+def build(executed: Path, out: Path) -> dict:
+    src = ROOT / "build" / "site-src"
+    shutil.rmtree(src, ignore_errors=True)
+    src.mkdir(parents=True)
+    shutil.copy(ROOT / "docs" / "site" / "conf.py", src / "conf.py")
+    shutil.copytree(ROOT / "docs" / "site" / "_static", src / "_static")
+    figures = src / "docs" / "figures"
+    figures.mkdir(parents=True)
+    for png in (ROOT / "docs" / "figures").glob("*.png"):
+        shutil.copy(png, figures / png.name)
+    (src / "index.md").write_text(landing_page())
+    notebooks = sorted(executed.glob("*.ipynb"))
+    expected = {p.name for p in (ROOT / "notebooks").glob("*.ipynb")}
+    missing = expected - {p.name for p in notebooks}
+    if missing:
+        raise SystemExit(f"not executed: {', '.join(sorted(missing))} (run without --executed to execute them)")
+    for nb in notebooks:
+        clean_notebook(nb, src / nb.name)
+    shutil.rmtree(out, ignore_errors=True)
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "sphinx", "-b", "html", "-q", "-W", "--keep-going", str(src), str(out)],
+                   cwd=ROOT, check=True, env={k: v for k, v in os.environ.items() if k != "MPLBACKEND"})
+    return {"pages": len(notebooks) + 1, "seconds": time.perf_counter() - start}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--executed", help="folder of executed notebooks (skip executing them here)")
+    parser.add_argument("--out", default=str(ROOT / "build" / "site"), help="output folder (default: build/site)")
+    args = parser.parse_args(argv)
+    start = time.perf_counter()
+    executed = Path(args.executed) if args.executed else ROOT / "build" / "executed-site"
+    if not args.executed:
+        shutil.rmtree(executed, ignore_errors=True)
+        execute(executed)
+    info = build(executed, Path(args.out))
+    size = sum(p.stat().st_size for p in Path(args.out).rglob("*") if p.is_file()) / 2 ** 20
+    print(f"site: {info['pages']} pages, {size:.1f} MB, sphinx {info['seconds']:.0f} s, "
+          f"{time.perf_counter() - start:.0f} s in all")
+    print(f"built into {Path(args.out).resolve()}; open it with: python -m http.server -d {args.out} 8000 "
+          f"(then http://127.0.0.1:8000/)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

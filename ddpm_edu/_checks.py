@@ -142,6 +142,14 @@ def check_data(name: str, data) -> torch.Tensor:
     return data
 
 
+def check_model_fits(name: str, data: torch.Tensor, model) -> None:
+    """Refuse data whose examples do not have the number of values the model was built for."""
+    dim = getattr(model, "data_dim", None)
+    if dim is not None and data[0].numel() != dim:
+        raise bad(name, Desc(f"tensor of shape {tuple(data.shape)}"),
+                  f"the model takes {dim} numbers per example, the {name} have {data[0].numel()}")
+
+
 def check_like(name: str, x, like_name: str, like: torch.Tensor) -> torch.Tensor:
     """``x`` as a finite float tensor of the same shape as ``like``."""
     x = check_tensor(name, x)

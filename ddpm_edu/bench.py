@@ -10,7 +10,8 @@ Prints one table. For each device (the CPU, and CUDA when present):
   with the reason, and the rest of the table still prints;
 * seconds of training until the shape of the per-t curve settles: the 20-bin EMA-model curve
   divided by its maximum changes by less than 0.05 (absolute, on that 0..1 scale) between
-  evaluations 5 s of training apart. Evaluation time is not counted.
+  evaluations 5 s of training apart. Evaluation time is not counted;
+* milliseconds per redraw of each explorer at T = 1000 (a slider move, and a full redraw).
 The last line is ``ours/reference steps per second: R``.
 """
 
@@ -144,6 +145,31 @@ def _compiled_rows(dev, width, eager_ours):
     return rows, speedups
 
 
+def explorer_redraw_ms(repeats: int = 12) -> dict:
+    """Median milliseconds per redraw of each explorer at T = 1000, for a slider move that keeps the frame
+    (the common case while dragging) and for one that changes it (a full redraw). Server side only: the
+    browser test measures key press to new image in JupyterLab."""
+    from .widgets import objective_explorer, schedule_explorer, weighting_explorer
+
+    out = {}
+    for label, make, control, values in (("schedule explorer, T", schedule_explorer, "T", (999, 1000)),
+                                         ("weighting explorer, gamma", weighting_explorer, "gamma", (5.5, 5.0)),
+                                         ("objective explorer, EDM P_mean", objective_explorer, "P_mean", (-1.1, -1.2))):
+        box = make()
+        times = []
+        for i in range(repeats):
+            box.controls[control].value = values[i % 2]
+            times.append(box.last_seconds)
+        out[label] = 1000 * statistics.median(times)
+    box = weighting_explorer()
+    full = []
+    for i in range(6):
+        box.controls["axis"].value = ("log-SNR", "t")[i % 2]
+        full.append(box.last_seconds)
+    out["weighting explorer, x axis (full redraw)"] = 1000 * statistics.median(full)
+    return out
+
+
 def main(seconds: float | None = None, device: str | None = None, width: int = 128, compile_cpu: bool = False) -> int:
     devices = [torch.device(device)] if device else [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
     budget = 30.0 if seconds is None else float(seconds)
@@ -167,6 +193,8 @@ def main(seconds: float | None = None, device: str | None = None, width: int = 1
             print(f"{dev:8s} {what:32s} {a}")
         else:                                   # b: the reference's steps/s, or "(N steps)"
             print(f"{dev:8s} {what:32s} {a:12.1f} {b if isinstance(b, str) else format(b, '.1f'):>12s}")
+    for label, ms in explorer_redraw_ms().items():
+        print(f"{'cpu':8s} {'redraw ms: ' + label:44s} {ms:8.0f}")
     for line in speedups:
         print(line)
     print(f"ours/reference steps per second: {ratio:.2f}")

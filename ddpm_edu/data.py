@@ -16,6 +16,7 @@ import torch
 from ._checks import MAX_N, Desc, bad, bad_type, check_choice, check_int, check_tensor
 
 TOYS = ("moons", "swiss_roll", "gaussian_mixture")
+DATASETS = ("digits",) + TOYS
 
 
 def _check_float_dtype(dtype) -> None:

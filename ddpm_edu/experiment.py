@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import torch
 
 from ._checks import bad, bad_type, check_bool, check_choice, check_int, check_real
-from .data import TOYS, digits, gaussian_mixture_params, toy
+from .data import DATASETS, digits, gaussian_mixture_params, toy
 from .models import make_model
 from .optimal import GaussianMixture
 from .quality import sample_quality
@@ -30,7 +30,6 @@ from .sampling import ancestral_sample
 from .schedules import NoiseSchedule
 from .training import PerTLoss, TrainConfig, TrainResult, Trainer, evaluate_per_t
 
-DATASETS = ("digits",) + TOYS
 
 # The defaults of run() and of the CLI (one place): a residual MLP of width 128 with 2 blocks, batch
 # 256, Adam at lr 2e-3, EMA 0.995, the eps target. README "Sample quality" gives the measurements

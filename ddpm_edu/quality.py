@@ -228,7 +228,7 @@ def toy_report(samples, held_out, seed: int = 0) -> dict:
 
 def sample_quality(data_name: str, samples, held_out, train=None, seed: int = 0) -> dict:
     """The report for ``data_name``: :func:`digit_report` (needs ``train``) or :func:`toy_report`."""
-    from .experiment import DATASETS
+    from .data import DATASETS
 
     check_choice("data_name", data_name, DATASETS)
     if data_name == "digits":

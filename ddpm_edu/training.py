@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import nn
 
-from ._checks import MAX_N, MAX_T, Desc, bad, bad_type, check_bool, check_choice, check_data, check_generator, check_int, check_module, check_real, check_schedule, check_timesteps
+from ._checks import MAX_N, MAX_T, Desc, bad, bad_type, check_bool, check_choice, check_data, check_generator, check_int, check_model_fits, check_module, check_real, check_schedule, check_timesteps
 from .diffusion import TARGETS, convert
 from .schedules import NoiseSchedule
 from .weighting import WEIGHTINGS, weight
@@ -61,14 +61,6 @@ def pick_device(device: str | torch.device | None = None) -> torch.device:
     if dev.type not in ("cpu", "cuda", "mps"):
         raise bad("device", device, _DEVICES)
     return dev
-
-
-def check_model_fits(name: str, data: torch.Tensor, model) -> None:
-    """Refuse data whose examples do not have the number of values the model was built for."""
-    dim = getattr(model, "data_dim", None)
-    if dim is not None and data[0].numel() != dim:
-        raise bad(name, Desc(f"tensor of shape {tuple(data.shape)}"),
-                  f"the model takes {dim} numbers per example, the {name} have {data[0].numel()}")
 
 
 def accumulator_dtype(device) -> torch.dtype:

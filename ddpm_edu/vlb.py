@@ -147,9 +147,10 @@ def bound_terms(model, x0: torch.Tensor, schedule: NoiseSchedule, target: str = 
     from .sampling import _model_device
 
     dev = _model_device(model, device)
-    x0 = check_tensor("x0", x0, min_dim=1).to(torch.float64)
-    if x0.shape[0] < 1 or x0[0].numel() < 1:
-        raise bad("x0", Desc(f"tensor of shape {tuple(x0.shape)}"), "x0 must be a batch (B, ...) with B >= 1")
+    from ._checks import check_data, check_model_fits
+
+    x0 = check_data("x0", x0).to(torch.float64)
+    check_model_fits("x0", x0, model)
     if levels is not None and (x0.min() < -1 - 1e-9 or x0.max() > 1 + 1e-9):
         raise bad("x0", Desc(f"values from {float(x0.min()):.3g} to {float(x0.max()):.3g}"),
                   f"with levels={levels} the data must lie on a grid in [-1, 1] (levels=None for continuous data)")
@@ -247,7 +248,7 @@ def stratified_variance(per_t: torch.Tensor, batch: int) -> float:
     T = L.shape[1]
     batch = check_int("batch", batch, 1)
     if T % batch:
-        raise bad("batch", batch, f"batch must divide T = {T} so the strata are equal")
+        raise bad("batch", batch, f"batch must divide T = {T} (the columns of per_t after the first) so the strata are equal")
     strata = L.reshape(L.shape[0], batch, T // batch)
     within = strata.var(dim=2, unbiased=False).sum(1)               # per example: sum_j Var_{t in S_j} L_t
     est_mean = L.sum(1)                                             # the estimate's mean per example

@@ -27,7 +27,9 @@ def _run(tmp_path, source, name):
     path = tmp_path / f"{name}.ipynb"
     nbformat.write(nb, path)
     # the repository's conftest.py (the checks) loaded as a plugin, as it is for notebooks/
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    # and no MPLBACKEND (the unit tests run under Agg): the notebook run uses the inline backend, as in make test
+    env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
+    env["PYTHONPATH"] = str(ROOT)
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "conftest",
                            "--nbval-lax", "--nbval-current-env", str(path), "--executed-dir", str(tmp_path / "executed")],
                           cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)

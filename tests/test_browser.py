@@ -69,6 +69,7 @@ def workdir(tmp_path):
 
 def _server(cmd, cwd, env_extra=None):
     env = dict(os.environ, **(env_extra or {}))
+    env.pop("MPLBACKEND", None)                   # kernels draw inline figures, as for a student
     env.setdefault("DDPM_EDU_FAST", "1")
     return subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             start_new_session=True)

@@ -7,6 +7,7 @@ Chromium or playwright is missing; the README's test command installs Chromium w
 from __future__ import annotations
 
 import os
+import html as htmllib
 import re
 import shutil
 import signal
@@ -115,7 +116,8 @@ def browser():
 
 
 def _plain(html: str) -> str:
-    return re.sub(r"<[^>]+>", "", html)
+    """The text a browser shows for ``html``: tags dropped, entities such as ``&lt;`` decoded."""
+    return htmllib.unescape(re.sub(r"<[^>]+>", "", html))
 
 
 def _slider_handle(page, label: str, nth: int = 0):

@@ -58,6 +58,20 @@ def test_notebooks_are_stored_without_outputs_or_execution_counts():
                 assert cell.get("execution_count") is None, f"{nb_path.name} cell {i} has an execution count"
 
 
+def test_no_notebook_or_module_holds_a_control_character():
+    r"""A LaTeX command written through an ordinary Python string loses its backslash: "\\approx" typed as
+    "\approx" is a bell character followed by "pprox", which MathJax cannot typeset."""
+    files = sorted((ROOT / "notebooks").glob("*.ipynb")) + sorted((ROOT / "ddpm_edu").glob("*.py")) + [ROOT / "README.md"]
+    bad = []
+    for path in files:
+        texts = ([c["source"] if isinstance(c["source"], str) else "".join(c["source"])
+                  for c in json.loads(path.read_text())["cells"]] if path.suffix == ".ipynb" else [path.read_text()])
+        for i, text in enumerate(texts):
+            for m in re.finditer(r"[\x00-\x08\x0b-\x1f\x7f]", text):
+                bad.append(f"{path.name} (cell {i}): {text[max(0, m.start() - 20):m.end() + 10]!r}")
+    assert not bad, bad
+
+
 def test_ci_runs_the_readme_test_command():
     readme = (ROOT / "README.md").read_text()
     assert "make test" in readme and "make lab" in readme

@@ -262,8 +262,9 @@ def _hidden_lines(ax):
             b = lines[j]
             xb, yb = np.asarray(b.get_xdata(), float), np.asarray(b.get_ydata(), float)
             same = xa.shape == xb.shape and np.allclose(xa, xb, equal_nan=True) and np.allclose(ya, yb, rtol=1e-3, equal_nan=True)
-            covering = b.get_linewidth() >= a.get_linewidth() and b.get_linestyle() in ("-", "solid") and \
-                (b.get_alpha() is None or b.get_alpha() >= 0.9)
+            # a later line at least as wide hides it, whatever its dash pattern: dashes over dots (or over
+            # a solid line) leave nothing a reader can tell apart; a wider, paler line beneath stays visible
+            covering = b.get_linewidth() >= a.get_linewidth() and (b.get_alpha() is None or b.get_alpha() >= 0.9)
             if same and covering:
                 hidden.append(a.get_label())
                 break

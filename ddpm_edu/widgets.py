@@ -108,9 +108,10 @@ class BlitFigure:
         self.css_width = int(round(figsize[0] * CSS_DPI))
         self.css_height = int(round(figsize[1] * CSS_DPI))
         self.animated = []
-        self._frame = None
-        self._background = None
+        self._backgrounds = {}          # frame key -> its pixels, so that a frame seen before is not drawn again
         self.full_redraws = 0
+
+    MAX_FRAMES = 8
 
     def animate(self, artist):
         """Mark ``artist`` as drawn on every redraw (a curve), not part of the cached frame."""
@@ -135,13 +136,15 @@ class BlitFigure:
         from PIL import Image
 
         key = self.frame_key()
-        if key != self._frame or self._background is None:
-            self.canvas.draw()
-            self._background = self.canvas.copy_from_bbox(self.fig.bbox)
-            self._frame = key
+        if key not in self._backgrounds:
+            self.canvas.draw()                    # draws the frame: matplotlib skips animated artists
+            if len(self._backgrounds) >= self.MAX_FRAMES:          # keep the most recent frames only
+                self._backgrounds.pop(next(iter(self._backgrounds)))
+            self._backgrounds[key] = self.canvas.copy_from_bbox(self.fig.bbox)
             self.full_redraws += 1
         else:
-            self.canvas.restore_region(self._background)
+            self._backgrounds[key] = self._backgrounds.pop(key)   # most recently used last
+            self.canvas.restore_region(self._backgrounds[key])
         for artist in self.animated:
             if artist.get_visible():
                 self.fig.draw_artist(artist)

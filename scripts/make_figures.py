@@ -4,6 +4,11 @@ docs/figures/per_t_floor.png   the per-t loss of a trained eps-model with the ex
 docs/figures/weightings.png    every weighting on the eps loss, normalised, against log-SNR
 docs/figures/explorer.png      the weighting explorer as a browser shows it (Voila + Chromium), or,
                                without a browser, the explorer's own figure
+docs/figures/digits.png        the classroom digits model's samples beside real held-out digits
+docs/figures/objectives.png    the effective weighting p(lambda) w(lambda) of every objective of notebook 07
+
+Every figure is saved at 2x (200 dpi) and must pass the checks the notebooks' figures pass
+(ddpm_edu.plotting.figure_problems).
 """
 from __future__ import annotations
 
@@ -20,6 +25,17 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "docs" / "figures"
+DPI = 200                                      # 2x, sharp on a projector and a high-density screen
+
+
+def save(fig, name: str) -> None:
+    from ddpm_edu.plotting import figure_problems
+
+    problems = figure_problems(fig)
+    if problems:
+        raise SystemExit(f"{name}: " + "; ".join(problems))
+    fig.savefig(OUT / name, dpi=DPI)
+    plt.close(fig)
 
 
 def per_t_floor():
@@ -30,23 +46,50 @@ def per_t_floor():
     fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
     plotting.per_t_curve(ax, exp)
     ax.set_title(f"eps-model on a 2-D Gaussian mixture ({exp.train.steps} steps, {exp.train.seconds:.0f} s on {exp.train.device})")
-    fig.savefig(OUT / "per_t_floor.png", dpi=110)
-    plt.close(fig)
+    save(fig, "per_t_floor.png")
 
 
 def weightings():
-    from ddpm_edu import NoiseSchedule
+    from ddpm_edu import NoiseSchedule, plotting
     from ddpm_edu.weighting import weighting_curves
 
     s = NoiseSchedule.linear()
     fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
-    for label, w in weighting_curves(s, "eps").items():
-        ax.plot(s.log_snr[1:], w[1:], label=label)
-    ax.set_yscale("log"); ax.invert_xaxis(); ax.set_xlabel("log-SNR (clean on the left)")
-    ax.set_ylabel("weight on the eps-MSE / its mean over t"); ax.legend(fontsize=8)
+    plotting.weighting_lines(ax, s.log_snr[1:], weighting_curves(s, "eps"))
+    ax.set_yscale("log"); plotting.log_snr_axis(ax)
+    ax.set_ylabel("weight on the eps-MSE / its mean over t"); plotting.place_legend(ax, fontsize=8)
     ax.set_title("loss weightings, linear schedule, T = 1000")
-    fig.savefig(OUT / "weightings.png", dpi=110)
-    plt.close(fig)
+    save(fig, "weightings.png")
+
+
+def digits():
+    from ddpm_edu import plotting
+    from ddpm_edu.experiment import run
+
+    exp = run(data="digits", steps=4000, seed=0, progress=False)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 5.2), layout="constrained")
+    plotting.samples_beside_real(axes, exp)
+    save(fig, "digits.png")
+
+
+def objectives():
+    import numpy as np
+
+    from ddpm_edu import objectives as O, plotting
+
+    lam = np.linspace(*O.LAMBDA_RANGE, 801)
+    fig, ax = plt.subplots(figsize=(9, 4.6), layout="constrained")
+    styles = ["-", "--", "-.", ":"]
+    same = np.abs(O.normalised("v_cosine", lam) - O.normalised("flow_matching", lam)).max() < 1e-9
+    for i, name in enumerate(n for n in O.OBJECTIVES if not (same and n == "v_cosine")):
+        label = "flow_matching = v_cosine" if same and name == "flow_matching" else name
+        ax.plot(lam, O.normalised(name, lam), ls=styles[i % 4] if name != "elbo" else ":",
+                color="gray" if name == "elbo" else None, lw=1.5 if name == "elbo" else 2, label=label)
+    plotting.log_snr_axis(ax)
+    ax.set_ylabel(r"$p(\lambda)\, w(\lambda)$, normalised")
+    ax.set_title("where each objective puts its weight (Kingma & Gao 2023)")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, fontsize=9)
+    save(fig, "objectives.png")
 
 
 def explorer():
@@ -87,6 +130,6 @@ def explorer():
 
 if __name__ == "__main__":
     OUT.mkdir(parents=True, exist_ok=True)
-    for make in (weightings, per_t_floor, explorer):
+    for make in (weightings, objectives, per_t_floor, digits, explorer):
         make()
         print("wrote", make.__name__)

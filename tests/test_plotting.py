@@ -47,6 +47,15 @@ def test_a_curve_hidden_under_another_is_reported_and_a_visible_style_fixes_it()
     assert figure_problems(fig2) == []
 
 
+def test_a_patterned_curve_under_a_patterned_curve_of_the_same_width_is_hidden_too():
+    # a dotted line under a dashed one of the same width disappears on screen (v_cosine under flow_matching)
+    fig, ax = _fig()
+    x = np.linspace(0, 1, 50)
+    ax.plot(x, x, ls=":", lw=2, label="v_cosine"); ax.plot(x, x, ls="--", lw=2, label="flow_matching")
+    ax.set_xlabel("x"); ax.set_ylabel("y"); ax.legend(loc="lower right")
+    assert any("'v_cosine' is hidden" in p for p in figure_problems(fig))
+
+
 def test_a_legend_over_the_data_is_reported():
     fig, ax = _fig()
     x = np.linspace(0, 1, 200)

@@ -128,16 +128,22 @@ def test_a_fast_redraw_draws_the_same_picture_as_a_full_one(make, name, value):
     box.controls[name].value = value
     assert box.figure.full_redraws == full_before           # only the curves were redrawn (blitting)
     fast_png = box.image.value
-    box.figure._background = None                           # force a full redraw of the same state
+    box.figure._backgrounds.clear()                         # force a full redraw of the same state
     box.redraw()
     assert box.figure.full_redraws == full_before + 1 and box.image.value == fast_png
 
 
-def test_a_changed_frame_is_redrawn_in_full():
+def test_a_changed_frame_is_redrawn_in_full_and_a_frame_seen_before_comes_from_the_cache():
     box = weighting_explorer()
     before = box.figure.full_redraws
+    first = box.image.value
     box.controls["axis"].value = "log-SNR"
     assert box.figure.full_redraws == before + 1
+    log_snr = box.image.value
+    box.controls["axis"].value = "t"                         # back: the frame is cached, the picture the same
+    assert box.figure.full_redraws == before + 1 and box.image.value == first
+    box.controls["axis"].value = "log-SNR"
+    assert box.figure.full_redraws == before + 1 and box.image.value == log_snr
 
 
 def test_readouts_use_scientific_notation_where_values_span_decades():

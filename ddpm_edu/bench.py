@@ -170,8 +170,8 @@ def explorer_redraw_ms(repeats: int = 12) -> dict:
         for i in range(4):                              # frames seen before: from the cache
             box.controls["axis"].value = ("t", "log-SNR")[i % 2]
             cached.append(box.last_seconds)
-    out["weighting explorer, x axis, first time (full redraw)"] = 1000 * statistics.median(full)
-    out["weighting explorer, x axis, seen before"] = 1000 * statistics.median(cached)
+    out["weighting explorer, new frame"] = 1000 * statistics.median(full)
+    out["weighting explorer, frame seen"] = 1000 * statistics.median(cached)
     return out
 
 

@@ -279,7 +279,8 @@ def figure_problems(fig) -> list:
     """What a reader would trip over in ``fig`` (an empty list when it is fine). Draws the figure.
 
     Checks: every axes with data has x and y labels (a shared axis may carry one label for all);
-    no legend entry names a line hidden under another; no legend covers plotted points; no two
+    several labelled curves come with a legend; no legend entry names a line hidden under another;
+    no legend covers plotted points; no two
     titles overlap; integer axes (t, steps) have integer ticks; log-SNR x axes run clean to noisy
     (left to right) and say so; no panel whose data all fall outside its limits.
     """
@@ -320,6 +321,9 @@ def figure_problems(fig) -> list:
         points = _visible_points(ax)
         if (ax.lines or ax.collections) and not ax.images and len(points) == 0:
             problems.append(f"{name}: none of its data fall inside the axes limits (an empty panel)")
+        labelled = [a for a in ax.lines + ax.collections if a.get_visible() and not str(a.get_label()).startswith("_")]
+        if len(labelled) >= 2 and ax.get_legend() is None and not fig.legends:
+            problems.append(f"{name}: {len(labelled)} labelled curves but no legend says which is which")
         for label in _hidden_lines(ax):
             problems.append(f"{name}: the legend entry {label!r} is hidden under another curve")
         legend = ax.get_legend()

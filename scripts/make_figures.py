@@ -45,6 +45,7 @@ def per_t_floor():
     exp = run(data="gaussian_mixture", target="eps", seed=0, progress=False)
     fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
     plotting.per_t_curve(ax, exp)
+    plotting.place_legend(ax)
     ax.set_title(f"eps-model on a 2-D Gaussian mixture ({exp.train.steps} steps, {exp.train.seconds:.0f} s on {exp.train.device})")
     save(fig, "per_t_floor.png")
 
@@ -111,7 +112,7 @@ def explorer():
         with sync_playwright() as p:
             b = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu",
                                   "--disable-background-networking", "--disable-component-update", "--no-first-run"])
-            page = b.new_page(viewport={"width": 1100, "height": 1400})
+            page = b.new_page(viewport={"width": 1100, "height": 1400}, device_scale_factor=2)   # 2x, sharp
             for _ in range(120):
                 try:
                     page.goto(f"http://127.0.0.1:{port}/", timeout=120_000)

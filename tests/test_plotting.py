@@ -56,6 +56,16 @@ def test_a_patterned_curve_under_a_patterned_curve_of_the_same_width_is_hidden_t
     assert any("'v_cosine' is hidden" in p for p in figure_problems(fig))
 
 
+def test_labelled_curves_without_a_legend_are_reported():
+    fig, ax = _fig()
+    x = np.linspace(0, 1, 50)
+    ax.plot(x, x, label="model"); ax.plot(x, x ** 2, ls="--", label="exact floor")
+    ax.set_xlabel("x"); ax.set_ylabel("y")
+    assert any("no legend says which is which" in p for p in figure_problems(fig))
+    ax.legend(loc="upper left")
+    assert figure_problems(fig) == []
+
+
 def test_a_legend_over_the_data_is_reported():
     fig, ax = _fig()
     x = np.linspace(0, 1, 200)

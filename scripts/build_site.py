@@ -3,6 +3,8 @@
     python scripts/build_site.py                     execute every notebook (DDPM_EDU_FAST=1 unless set), then build
     python scripts/build_site.py --executed DIR      build from notebooks already executed into DIR (CI does this,
                                                      with the copies the test run wrote)
+    python scripts/build_site.py --execute-into DIR  only execute every notebook under nbval into DIR (the test
+                                                     run's notebook stage), two side by side
 
 The site is written to build/site (or --out); the script prints the folder and the page to open.
 It is built from the notebooks as executed, never from copies kept in the repository.
@@ -30,8 +32,15 @@ def execute(target: Path, jobs: int) -> None:
     env = dict(os.environ)
     env.setdefault("DDPM_EDU_FAST", "1")
     env.pop("MPLBACKEND", None)                   # inline figures, not Agg
+    # share the cores: kernels that each start as many torch threads as there are cores wait on one another
+    # (measured: two 2-thread kernels on 2 cores ran notebook 04 more than 10x slower than one)
+    threads = str(max(1, (os.cpu_count() or 1) // max(1, jobs)))
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        env.setdefault(name, threads)
     notebooks = sorted((ROOT / "notebooks").glob("*.ipynb"))
-    weight = lambda p: 4 if p.name[:2] in ("04", "05", "06", "07") else 1       # the ones that train
+    # seconds each took in fast mode on a 2-core CPU machine, to balance the groups (unknown ones: 30)
+    seconds = {"01": 8, "02": 12, "03": 9, "04": 38, "05": 44, "06": 71, "07": 36, "ex": 5}
+    weight = lambda p: seconds.get(p.name[:2], 30)
     groups = [[] for _ in range(max(1, jobs))]
     for nb in sorted(notebooks, key=weight, reverse=True):
         min(groups, key=lambda g: sum(map(weight, g))).append(nb)
@@ -105,11 +114,17 @@ def build(executed: Path, out: Path) -> dict:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--executed", help="folder of executed notebooks (skip executing them here)")
+    parser.add_argument("--execute-into", metavar="DIR",
+                        help="only execute the notebooks (under nbval, with its checks) into DIR, as the test run does")
     parser.add_argument("--out", default=str(ROOT / "build" / "site"), help="output folder (default: build/site)")
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
                         help="notebooks executed side by side (default: 2, or 1 on a one-core machine)")
     args = parser.parse_args(argv)
     start = time.perf_counter()
+    if args.execute_into:
+        execute(Path(args.execute_into).resolve(), args.jobs)
+        print(f"notebooks executed in {time.perf_counter() - start:.0f} s")
+        return 0
     executed = Path(args.executed) if args.executed else ROOT / "build" / "executed-site"
     if not args.executed:
         shutil.rmtree(executed, ignore_errors=True)

@@ -36,6 +36,7 @@ All functions take lambda as a numpy array or torch tensor and return float64 of
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -117,7 +118,13 @@ def _normal_pdf(x, mean, std):
 
 
 def linear_log_snr() -> np.ndarray:
-    """lambda_t for t = 1..1000 of DDPM's linear schedule (from ``NoiseSchedule.linear``), decreasing."""
+    """lambda_t for t = 1..1000 of DDPM's linear schedule (from ``NoiseSchedule.linear``), decreasing.
+    A fresh copy each call; the schedule itself is built once (training draws from it every step)."""
+    return _linear_log_snr().copy()
+
+
+@functools.lru_cache(maxsize=1)
+def _linear_log_snr() -> np.ndarray:
     from .schedules import NoiseSchedule
 
     return NoiseSchedule.linear(**_LINEAR).log_snr[1:].numpy()

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ._checks import MAX_N, Desc, bad, check_bool, check_choice, check_generator, check_int, check_module, check_real, check_schedule, check_tensor
+from ._checks import MAX_N, Desc, bad, check_bool, check_choice, check_data, check_generator, check_int, check_model_fits, check_module, check_real, check_schedule, check_tensor
 from .diffusion import TARGETS, model_mean, q_posterior
 from .schedules import NoiseSchedule
 
@@ -147,8 +147,6 @@ def bound_terms(model, x0: torch.Tensor, schedule: NoiseSchedule, target: str = 
     from .sampling import _model_device
 
     dev = _model_device(model, device)
-    from ._checks import check_data, check_model_fits
-
     x0 = check_data("x0", x0).to(torch.float64)
     check_model_fits("x0", x0, model)
     if levels is not None and (x0.min() < -1 - 1e-9 or x0.max() > 1 + 1e-9):

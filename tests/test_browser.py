@@ -7,7 +7,6 @@ Chromium or playwright is missing; the README's test command installs Chromium w
 from __future__ import annotations
 
 import os
-import html as htmllib
 import re
 import shutil
 import signal
@@ -113,11 +112,6 @@ def browser():
             yield b
         finally:
             b.close()
-
-
-def _plain(html: str) -> str:
-    """The text a browser shows for ``html``: tags dropped, entities such as ``&lt;`` decoded."""
-    return htmllib.unescape(re.sub(r"<[^>]+>", "", html))
 
 
 def _slider_handle(page, label: str, nth: int = 0):
@@ -226,7 +220,7 @@ def test_schedule_explorer_in_jupyterlab(browser, lab):
     _run_all(page)
     # the last cell leaves the explorer at T = 1000: wait for that output, then move the T slider down by one
     _readout(page, "T = 1000: alpha-bar_T")
-    _press_and_check(page, "T", "ArrowLeft", "T = 999", _plain(schedule_explorer(T=999).readout.value))
+    _press_and_check(page, "T", "ArrowLeft", "T = 999", schedule_explorer(T=999).readout_text)
     page.close()
 
 
@@ -238,7 +232,7 @@ def test_weighting_explorer_in_jupyterlab(browser, lab, record_property):
     _readout(page, "Min-SNR-5 equals simple")
     box = weighting_explorer()
     box.controls["gamma"].value = 5.5
-    _press_and_check(page, "Min-SNR gamma", "ArrowRight", "Min-SNR-5.5", _plain(box.readout.value))
+    _press_and_check(page, "Min-SNR gamma", "ArrowRight", "Min-SNR-5.5", box.readout_text)
     # time from a key press on the slider to the new image on the page, at T = 1000 (printed, not asserted)
     page.evaluate("""() => {
         window.__ddpm = {t0: null, dt: null};
@@ -271,7 +265,7 @@ def test_voila_explorers_load_five_times_and_respond(browser, workdir):
     proc = _server(cmd, workdir, {"JUPYTER_RUNTIME_DIR": str(workdir / "runtime")})
     try:
         _wait_http(f"http://127.0.0.1:{port}/", proc, timeout=120)
-        expected = _plain(schedule_explorer(T=999).readout.value)
+        expected = schedule_explorer(T=999).readout_text
         for attempt in range(5):
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(f"http://127.0.0.1:{port}/", timeout=120_000)

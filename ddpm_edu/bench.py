@@ -102,7 +102,8 @@ def compare_speed(device, width=128, batch_size=256, compile_mode=None):
 
 def seconds_to_stable(device, width=128, budget=30.0, every=1.0, lag=5.0, tol=0.05, lr=2e-3, ema_decay=0.995,
                       t_sampling="uniform"):
-    """Training seconds until the max-normalised 20-bin per-t curve moves < ``tol`` over ``lag`` seconds."""
+    """``(seconds, steps)``: training seconds until the max-normalised 20-bin per-t curve moves < ``tol`` over
+    ``lag`` seconds, or ``(None, steps)`` when it has not settled within ``budget`` seconds."""
     x = digits()[0]
     sched = NoiseSchedule.linear()
     torch.manual_seed(0)
@@ -125,7 +126,7 @@ def seconds_to_stable(device, width=128, budget=30.0, every=1.0, lag=5.0, tol=0.
         back = [i for i, s in enumerate(times) if trained - s >= lag - 1e-9]
         if back and float((c - curves[back[-1]]).abs().max()) < tol:
             return trained, trainer.step
-    return float("nan"), trainer.step
+    return None, trainer.step
 
 
 COMPILE_MODES = ("default", "reduce-overhead")
@@ -196,6 +197,8 @@ def main(seconds: float | None = None, device: str | None = None, width: int = 1
     for dev, what, a, b in rows:
         if isinstance(a, str):                  # a failed mode: the reason instead of figures
             print(f"{dev:8s} {what:32s} {a}")
+        elif a is None:                         # the curve did not settle within the budget
+            print(f"{dev:8s} {what:32s} {'not in ' + format(budget, 'g') + ' s':>12s} {b:>12s}")
         else:                                   # b: the reference's steps/s, or "(N steps)"
             print(f"{dev:8s} {what:32s} {a:12.1f} {b if isinstance(b, str) else format(b, '.1f'):>12s}")
     for label, ms in explorer_redraw_ms().items():

@@ -9,8 +9,9 @@ c_out) and its own loss weight. The network is conditioned on the log-SNR lambda
 schedule's lambda range onto 0..1000).
 
 For evaluation and sampling every model is turned into an eps-predictor at (z_vp, lambda), so all are
-measured the same way: the per-lambda eps-MSE (common random numbers) and ancestral sampling on DDPM's
-1000-step lambda grid with the variance-preserving posterior (Kingma et al. 2021, eq. 6 and appendix A).
+measured the same way: the per-lambda eps-MSE (common random numbers) and ancestral sampling down DDPM's
+lambda values (all 1000, or every k-th: :func:`ddpm_lambda_grid`) with the variance-preserving posterior
+(Kingma et al. 2021, eq. 6 and appendix A), which is exact between any two noise levels.
 """
 
 from __future__ import annotations
@@ -128,7 +129,7 @@ def train_objective(net: nn.Module, data: torch.Tensor, name: str, steps: int, s
     g = torch.Generator().manual_seed(check_int("seed", seed, 0))
     model = ObjectiveModel(net, name)
     ema = copy.deepcopy(model).requires_grad_(False)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    opt = torch.optim.Adam(model.parameters(), lr=lr, fused=True)      # one kernel per step, as in Trainer
     params_list, ema_list = list(model.parameters()), list(ema.parameters())
     logs = []
     start = time.perf_counter()
@@ -219,6 +220,17 @@ def ancestral_sample_lambda(model: ObjectiveModel, lam_grid, shape, n: int, gene
         c_z, c_x, std = posterior_step(float(lt), float(lam[k + 1]))
         z = c_z * z + c_x * x_hat + std * torch.randn(z.shape, generator=generator, dtype=torch.float64)
     return z
+
+
+def ddpm_lambda_grid(steps: int = 1000) -> torch.Tensor:
+    """``steps`` of DDPM's 1000 log-SNRs (linear schedule), evenly spaced in t and ending at t = 1, increasing
+    (noisy to clean): the grid :func:`ancestral_sample_lambda` walks. 1000 gives every level; 250 every fourth
+    (t = 997, 993, ..., 5, 1)."""
+    steps = check_int("steps", steps, 2, 1000)
+    if 1000 % steps:
+        raise bad("steps", steps, "steps must divide 1000 (e.g. 1000, 500, 250, 200, 100, 50) so the grid is evenly spaced in t")
+    lam_by_t = torch.as_tensor(O.linear_log_snr(), dtype=torch.float64)      # t = 1..1000, decreasing
+    return lam_by_t[:: 1000 // steps].flip(0)
 
 
 def posterior_step(lam_t: float, lam_s: float):

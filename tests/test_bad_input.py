@@ -213,6 +213,7 @@ def _cases():
         Case(objectives.normalised, {"name": "sd3", "lam": np.linspace(-3, 3, 5)}, ("name", "lam")),
         Case(objectives.sample_lambda, {"name": "sd3", "n": 4, "generator": gen()}, ("name", "n", "generator")),
         Case(continuous.posterior_step, {"lam_t": -1.0, "lam_s": 1.0}, ("lam_t", "lam_s")),
+        Case(continuous.ddpm_lambda_grid, {"steps": 250}, ("steps",)),
         Case(continuous.eps_loss_per_lambda, {"model": continuous.ObjectiveModel(TINY, "edm"), "data": X.float(),
                                               "lam_values": [0.0], "n": 3}, ("model", "data", "lam_values", "n", "seed")),
         Case(continuous.ancestral_sample_lambda, {"model": continuous.ObjectiveModel(TINY, "edm"), "lam_grid": [-1.0, 1.0],

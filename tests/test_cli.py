@@ -119,6 +119,10 @@ def test_bench_prints_a_table_and_the_ratio_line():
     lines = proc.stdout.strip().splitlines()
     assert lines[0].split()[:2] == ["device", "what"]
     assert re.fullmatch(r"ours/reference steps per second: \d+\.\d\d", lines[-1])
+    # 2 s is shorter than the 5 s lag: the per-t shape cannot settle, and the table says so in words
+    stable = [line for line in lines if "stable per-t shape" in line]
+    assert stable and all("not in 2 s" in line for line in stable), stable
+    assert "nan" not in proc.stdout.lower()
 
 
 def test_bench_reports_a_compile_mode_that_fails_instead_of_crashing(monkeypatch):

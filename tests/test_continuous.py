@@ -7,7 +7,7 @@ import torch
 from ddpm_edu import NoiseSchedule
 from ddpm_edu import objectives as O
 from ddpm_edu.continuous import (ObjectiveModel, ancestral_sample_lambda, eps_loss_per_lambda, own_target, own_weight,
-                                 posterior_step, train_objective)
+                                 ddpm_lambda_grid, posterior_step, train_objective)
 from ddpm_edu.diffusion import posterior_coefficients
 from ddpm_edu.models import MLPDenoiser
 
@@ -19,6 +19,17 @@ def test_the_posterior_step_on_the_linear_grid_is_ddpms_posterior():
         c_z, c_x, std = posterior_step(float(lin.log_snr[t]), float(lin.log_snr[t - 1]))
         assert c_z == pytest.approx(float(ct[t]), rel=1e-6) and c_x == pytest.approx(float(c0[t]), rel=1e-6)
         assert std ** 2 == pytest.approx(float(lin.posterior_variance[t]), rel=1e-6)
+
+
+def test_the_sampling_grid_is_every_kth_of_ddpms_log_snrs_from_noisy_to_t_1():
+    lam = NoiseSchedule.linear().log_snr.double()                 # index t = 0..1000
+    assert torch.allclose(ddpm_lambda_grid(1000), lam[1:].flip(0))
+    g = ddpm_lambda_grid(250)
+    assert g.shape == (250,) and bool((g[1:] > g[:-1]).all())
+    assert torch.allclose(g[[0, 1, -2, -1]], lam[[997, 993, 5, 1]])    # ends at the cleanest level, t = 1
+    for bad_steps in (3, 0, 1001, 2.5):
+        with pytest.raises(ValueError, match="steps"):
+            ddpm_lambda_grid(bad_steps)
 
 
 @pytest.mark.parametrize("name", O.OBJECTIVES)

@@ -21,6 +21,8 @@ def test_budgets_are_step_counts_without_a_cap_unless_one_is_asked_for(monkeypat
     assert full["steps"] == 4000 and full["compare_steps"] == 2000 and fast["steps"] < full["steps"]
     assert budget("one", fast=False) == {"steps": 4000, "seconds": None}      # no hidden time cap
     assert budget("each", fast=False) == {"steps": 2000, "seconds": None}
+    assert budget("objectives", fast=False) == {"steps": 1500, "seconds": None}
+    assert budget("objectives", fast=True)["steps"] < 1500
     monkeypatch.setenv("DDPM_EDU_MAX_SECONDS", "12.5")
     assert max_seconds() == 12.5 and budget("one", fast=False)["seconds"] == 12.5
     monkeypatch.setenv("DDPM_EDU_MAX_SECONDS", "soon")

@@ -5,8 +5,8 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-# The CPU build of torch. On this project's machines `pip install torch==2.13.0` takes a CPU build
-# from local disk; elsewhere on Linux add the CPU index: make test TORCH_INDEX=https://download.pytorch.org/whl/cpu
+# The CPU build of torch. Where a CPU wheel of torch==2.13.0 is on the pip path (as on the CI machine),
+# nothing more is needed; elsewhere on Linux add the CPU index: make test TORCH_INDEX=https://download.pytorch.org/whl/cpu
 TORCH       ?= torch==2.13.0
 TORCH_INDEX ?=
 SITE        ?=

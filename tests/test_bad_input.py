@@ -221,6 +221,7 @@ def _cases():
              ("model", "lam_grid", "shape", "n", "generator", "clip_x0")),
         # widgets, exercises, symbolic
         Case(widgets.fmt_number, {"x": 1.5}, ("x", "digits"), allow_inf=True),
+        Case(widgets.png_bytes, {"pixels": np.zeros((2, 3, 3), np.uint8)}, ("pixels",)),
         Case(widgets.make_schedule, {"kind": "linear", "T": 20}, ("kind", "T", "beta_start", "beta_end", "s"), allow_inf=True),
         Case(exercises.check, {"exercise": "02.1", "answer": 0.5}, ("exercise",)),
         Case(exercises.show, {"notebook": "02"}, ("notebook",)),

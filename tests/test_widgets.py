@@ -133,6 +133,36 @@ def test_a_fast_redraw_draws_the_same_picture_as_a_full_one(make, name, value):
     assert box.figure.full_redraws == full_before + 1 and box.image.value == fast_png
 
 
+@pytest.mark.parametrize("shape", [(1, 1, 3), (5, 7, 3), (4, 9, 4), (37, 2, 4)])
+def test_png_bytes_decode_to_the_same_pixels(shape):
+    from PIL import Image
+    import io
+    from ddpm_edu.widgets import png_bytes
+    pixels = np.random.default_rng(sum(shape)).integers(0, 256, size=shape, dtype=np.uint8)
+    image = Image.open(io.BytesIO(png_bytes(pixels)))
+    image.load()                                                # decodes every row: CRCs and zlib stream valid
+    assert image.mode == ("RGB" if shape[2] == 3 else "RGBA") and image.size == (shape[1], shape[0])
+    assert np.array_equal(np.asarray(image), pixels)
+
+
+def test_an_explorer_image_is_the_figure_it_drew():
+    from PIL import Image
+    import io
+    box = weighting_explorer()
+    box.controls["gamma"].value = 6.0
+    shown = np.asarray(Image.open(io.BytesIO(box.image.value)))
+    assert np.array_equal(shown, np.asarray(box.figure.canvas.buffer_rgba()))
+    assert shown[..., 3].min() == 255                          # opaque: the same picture on a dark theme
+
+
+@pytest.mark.parametrize("bad_pixels", [np.zeros((2, 2, 3), np.float32), np.zeros((2, 2), np.uint8),
+                                        np.zeros((2, 2, 2), np.uint8), np.zeros((0, 2, 3), np.uint8), [[1, 2, 3]]])
+def test_png_bytes_refuses_what_is_not_an_image(bad_pixels):
+    from ddpm_edu.widgets import png_bytes
+    with pytest.raises(ValueError, match="^pixels=.*uint8 array of shape"):
+        png_bytes(bad_pixels)
+
+
 def test_a_changed_frame_is_redrawn_in_full_and_a_frame_seen_before_comes_from_the_cache():
     box = weighting_explorer()
     before = box.figure.full_redraws

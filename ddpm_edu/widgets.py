@@ -108,8 +108,9 @@ def png_bytes(pixels) -> bytes:
 
     Why not Pillow's encoder: it picks a filter per row, and on the weighting explorer's 1800 x 740
     image that took 47-51 ms of a 60 ms redraw on a 2-core CPU machine. Taking matplotlib's RGBA
-    buffer as it is (dropping alpha costs a strided copy, slower than deflating it) with filter None
-    and zlib-ng takes about 6 ms, and for line art on white the file is as small (about 200 KB).
+    buffer as it is, with filter None and zlib-ng, takes about 6 ms. Dropping the alpha channel
+    would cost more than deflating it (a strided copy: 15-17 ms, in numpy or through Pillow). The
+    file is larger (223 KB against Pillow's 156 KB), well under a millisecond on a local connection.
     Any PNG reader decodes it (the tests decode it with Pillow, pixel for pixel)."""
     if (not isinstance(pixels, np.ndarray) or pixels.dtype != np.uint8 or pixels.ndim != 3
             or pixels.shape[2] not in (3, 4) or 0 in pixels.shape):

@@ -12,6 +12,7 @@
 import base64
 import json
 import os
+import re
 import struct
 import tempfile
 from collections import defaultdict
@@ -65,12 +66,20 @@ def _png_width(data_b64: str) -> int:
     return struct.unpack(">I", raw[16:20])[0]
 
 
+# a printed negative zero: "-0", "-0.", "-0.000", "-0.0e+00" (not -0.05, 1e-05 or a-0.0)
+MINUS_ZERO = re.compile(r"(?<![\w.])-0(?:\.0*)?(?:e[+-]?0+)?(?![\d.eE])")
+
+
 def output_problems(outputs) -> list:
-    """Problems in one cell's outputs: a failed figure check, or a PNG not rendered at 2x."""
+    """Problems in one cell's outputs: a failed figure check, a PNG not rendered at 2x, a printed -0.0."""
     problems = []
     for out in outputs:
         if out.get("output_type") == "stream" and FIGURE_MARK in out.get("text", ""):
             problems.append(out["text"].strip())
+        text = out.get("text", "") if out.get("output_type") == "stream" else out.get("data", {}).get("text/plain", "")
+        for line in "".join(text).splitlines():
+            if MINUS_ZERO.search(line):
+                problems.append(f"a negative zero is printed: {line.strip()!r} (round, then add 0.0)")
         data = out.get("data", {})
         if "image/png" in data and "text/html" not in data:
             shown = (out.get("metadata", {}).get("image/png") or {}).get("width")

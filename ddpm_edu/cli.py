@@ -35,6 +35,8 @@ class _Help(argparse.ArgumentDefaultsHelpFormatter):
 
     def _get_help_string(self, action):
         text = action.help or ""
+        if action.required:                          # no default to show: say that it must be given
+            return text + " (required)"
         return text if "(default:" in text else super()._get_help_string(action)
 
 

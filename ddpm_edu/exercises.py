@@ -1,4 +1,4 @@
-"""Exercises for notebooks 02-06, with their checks and hints. The solutions live here, not in
+"""Exercises for notebooks 02-07, with their checks and hints. The solutions live here, not in
 the notebooks: a student calls ``check("02.1", answer)`` and gets a verdict, and a hint when wrong.
 
 Kinds of answer: a number (checked to a relative tolerance), an integer, a word, a Python
@@ -58,26 +58,26 @@ def _lin():
 
 def _sol_02_1():
     s = _lin()
-    return float(s.betas[1] / (2 * s.alphas[1] * s.one_minus_alpha_bars[1]))
+    return float(s.betas[2] / (2 * s.alphas[2] * s.one_minus_alpha_bars[2]))
 
 
 def _sol_02_2():
     from . import symbolic as S
-    return S.noise_matching().results["lambda_beta_tilde"]
+    return (1 - S.alpha * S.abar_prev) / (1 - S.abar_prev)    # beta_t / beta-tilde_t: lambda is proportional to 1 / sigma^2
 
 
 def _sol_02_3():
     ab = float(_lin().alpha_bars[-1])
-    return -0.5 * math.log1p(-ab)             # L_T at x0 = 1: (ab - ab - log(1 - ab)) / 2, nats per dimension
+    return 0.5 * (9 * ab - ab - math.log1p(-ab))   # L_T at x0 = 3: (ab x0^2 - ab - log(1 - ab)) / 2, nats per dimension
 
 
 def _sol_03_1():
-    return lambda snr, gamma: np.minimum(snr, gamma) / (snr + 1)
+    return lambda snr, k, gamma: snr / ((1 + snr) * (k + snr) ** gamma)
 
 
 def _sol_03_2():
     s = _lin()
-    return int((s.snr[1:] <= 5.0).nonzero()[0]) + 1
+    return int((s.snr[1:] <= 20.0).nonzero()[0]) + 1
 
 
 def _sol_03_3():
@@ -103,7 +103,7 @@ def _sol_05_2():
 
 
 def _sol_07_1():
-    return "iddpm"
+    return "sd3"
 
 
 def _sol_07_2():
@@ -111,7 +111,7 @@ def _sol_07_2():
 
 
 def _sol_07_3():
-    return 0.5                                 # flow matching: p w = e^(-lambda/2) / 2
+    return math.sqrt(2 / math.pi)             # SD3 at lambda = 0: t = 1/2, p_t = 4 / sqrt(2 pi), |dt/dlambda| = 1/8, w = 4
 
 
 def _sol_06_1():
@@ -123,18 +123,22 @@ def _sol_06_2():
 
 
 EXERCISES = {
-    "02.1": Exercise("02", "On the linear schedule, what is lambda_1 (sigma_1^2 = beta_1)? A number.", "number",
-                     "lambda_t = beta_t / (2 alpha_t (1 - alpha-bar_t)); at t = 1, 1 - alpha-bar_1 = beta_1."),
-    "02.2": Exercise("02", "Write lambda_t for sigma_t^2 = beta-tilde_t as a SymPy expression in S.alpha and S.abar_prev.",
-                     "sympy", "Substitute sigma^2 = (1 - abar_{t-1}) / (1 - abar_t) * beta_t into lambda_t and simplify; "
-                     "abar_t = alpha_t * abar_{t-1}."),
-    "02.3": Exercise("02", "Predict L_T (nats per dimension) for one pixel x0 = 1 on the linear schedule "
+    "02.1": Exercise("02", "On the linear schedule, what is lambda_2 (sigma_2^2 = beta_2)? A number.", "number",
+                     "lambda_t = beta_t / (2 alpha_t (1 - alpha-bar_t)) with alpha-bar_2 = (1 - beta_1)(1 - beta_2); "
+                     "read beta_1, beta_2 from lin.betas[1], lin.betas[2]."),
+    "02.2": Exercise("02", "By what factor is lambda_t for sigma_t^2 = beta-tilde_t larger than for sigma_t^2 = beta_t? "
+                     "A SymPy expression in S.alpha and S.abar_prev.",
+                     "sympy", "lambda_t is proportional to 1 / sigma_t^2, everything else equal; beta-tilde_t / beta_t = "
+                     "(1 - abar_{t-1}) / (1 - abar_t) and abar_t = alpha_t * abar_{t-1}."),
+    "02.3": Exercise("02", "Predict L_T (nats per dimension) for one pixel x0 = 3 on the linear schedule "
                      "(T = 1000, alpha-bar_T = lin.alpha_bars[-1]).", "number",
-                     "L_T = (abar_T x0^2 - abar_T - log(1 - abar_T)) / 2; at x0 = 1 two terms cancel. Compute "
-                     "log(1 - abar_T) as math.log1p(-abar_T): it keeps its digits when abar_T is tiny.", rel_tol=1e-3),
-    "03.1": Exercise("03", "Write Min-SNR-gamma's weight on the v-MSE as a function w(snr, gamma).", "function",
-                     "Start from min(SNR, gamma) on the x0-MSE and use v-MSE = (1 + SNR) x0-MSE."),
-    "03.2": Exercise("03", "From which t on does Min-SNR-5 equal the simple weight (eps space, linear schedule)?",
+                     "L_T = (abar_T x0^2 - abar_T - log(1 - abar_T)) / 2. Compute log(1 - abar_T) as "
+                     "math.log1p(-abar_T): it keeps its digits when abar_T is tiny.", rel_tol=1e-3),
+    "03.1": Exercise("03", "Write P2's weight (eps-space weight 1 / (k + SNR)^gamma) on the v-MSE as a function "
+                     "w(snr, k, gamma).", "function",
+                     "The same objective, another target: v-MSE = (1 + 1/SNR) eps-MSE, so divide the eps-space "
+                     "weight by (1 + 1/SNR)."),
+    "03.2": Exercise("03", "From which t on does Min-SNR-20 equal the simple weight (eps space, linear schedule)?",
                      "integer", "In eps space Min-SNR is min(SNR, gamma) / SNR: it is 1 once SNR_t <= gamma."),
     "03.3": Exercise("03", "P2 with k = 1, gamma = 1 on the eps-MSE: the weight at t = 1 divided by that at t = T (linear).",
                      "number", "The eps-space P2 weight is 1 / (k + SNR_t)^gamma; it is small where SNR is large."),
@@ -152,14 +156,16 @@ EXERCISES = {
                      "1 bit = log 2 nats."),
     "06.2": Exercise("06", "Importance sampling of t reweights each term by 1/(T p(t)). What is E over p of that weight?",
                      "number", "Sum over t of p(t) * 1 / (T p(t))."),
-    "07.1": Exercise("07", "Which objective puts the most weight at lambda = 0, each normalised over lambda in [-10, 10]? "
+    "07.1": Exercise("07", "Which objective puts the most weight at lambda = -5, each normalised over lambda in [-10, 10]? "
                      "One of objectives.OBJECTIVES.", "word",
-                     "Evaluate objectives.normalised(name, lam) at lambda = 0 for every name; the uniform-t cosine "
-                     "schedule centres its noise levels on lambda = 0."),
+                     "Evaluate objectives.normalised(name, lam) at lambda = -5 for every name (lam a fine grid over "
+                     "objectives.LAMBDA_RANGE, then np.interp); look for a bump near lambda = -3."),
     "07.2": Exercise("07", "An objective weights the x0-MSE by SNR = e^lambda. Its weight on the eps-MSE, as a function w(lam)?",
                      "function", "x0-MSE = e^(-lambda) eps-MSE (notebook 02: eps-MSE = SNR x0-MSE)."),
-    "07.3": Exercise("07", "Flow matching's effective weighting is c e^(-lambda/2). What is c?", "number",
-                     "p(lambda) = 1/(8 cosh^2(lambda/4)) and w(lambda) = (1 + e^(-lambda/2))^2; multiply and simplify."),
+    "07.3": Exercise("07", "SD3's effective weighting p(lambda) w(lambda) at lambda = 0 (m = 0, s = 1, not normalised)?",
+                     "number", "At lambda = 0, t = 1/2. p(lambda) = p_t(t) |dt/dlambda| with |dt/dlambda| = "
+                     "sech^2(lambda/4) / 8; the logit-normal density is exp(-logit(t)^2 / 2) / (sqrt(2 pi) t (1 - t)); "
+                     "the velocity target's eps-weight is w = (1 + e^(-lambda/2))^2."),
 }
 
 _SOLUTIONS = {
@@ -173,7 +179,7 @@ def _grid_args(key):
     rng = np.random.default_rng(0)
     if key == "03.1":
         snr = np.exp(rng.uniform(-8, 8, 50))
-        return [(s, g) for s, g in zip(snr, rng.uniform(0.5, 10, 50))]
+        return [(s, k, g) for s, k, g in zip(snr, rng.uniform(0.1, 5, 50), rng.uniform(0.0, 2.0, 50))]
     if key == "04.1":
         return [(a, c2) for a, c2 in zip(rng.uniform(0.001, 0.999, 50), rng.uniform(0.05, 3.0, 50))]
     if key == "07.2":

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite (called by `make test`):
 #   1. unit tests (fast mode), 2. every notebook executed by nbval (two side by side), with every figure checked and the executed
-#   copies written to build/executed, 3. the browser tests (JupyterLab, Voila, every formula of the executed
-#   notebooks), 4. with SITE=1 (as CI runs it), the course site built from those executed notebooks and
+#   copies written to build/executed, 3. what those copies show (tests/test_executed.py) and the browser tests
+#   (JupyterLab, Voila, every formula of the executed notebooks), 4. with SITE=1 (as CI runs it), the course site built from those executed notebooks and
 #   checked in a browser.
 # Usage: scripts/run_tests.sh VENV_BIN
 set -euo pipefail
@@ -19,11 +19,12 @@ fi
 
 start=$(date +%s)
 rm -rf "$DDPM_EDU_EXECUTED_DIR"
-MPLBACKEND=Agg "$BIN/python" -m pytest -q -rs tests --ignore=tests/test_browser.py --ignore=tests/test_site.py
+MPLBACKEND=Agg "$BIN/python" -m pytest -q -rs tests --ignore=tests/test_browser.py --ignore=tests/test_site.py \
+  --ignore=tests/test_executed.py
 # notebooks under nbval, two at a time with the cores shared (scripts/build_site.py --execute-into; it drops
 # MPLBACKEND, so that their figures are inline PNGs in the executed copies)
 "$BIN/python" scripts/build_site.py --execute-into "$DDPM_EDU_EXECUTED_DIR"
-MPLBACKEND=Agg "$BIN/python" -m pytest -q -rs tests/test_browser.py
+MPLBACKEND=Agg "$BIN/python" -m pytest -q -rs tests/test_executed.py tests/test_browser.py
 if [ -n "${SITE:-}" ]; then
   # the course site, built from the notebooks exactly as this run executed them, then checked in a browser
   site_start=$(date +%s)

@@ -137,7 +137,9 @@ def _image_src(page, nth: int = 0) -> str:
 
 
 # dialogs that may appear in a fresh JupyterLab and are safe to accept with their default button
-HARMLESS_DIALOGS = ("Select Kernel", "Kernel", "Build Recommended", "Would you like to get notified", "News")
+# dialogs a fresh JupyterLab may show that say nothing about the notebook; any other (e.g. "Kernel Restarting",
+# "Restart Kernel?") fails the test with its title and text
+HARMLESS_DIALOGS = ("Select Kernel", "Build Recommended", "Would you like to get notified", "News")
 
 
 def _screenshot(page, what: str) -> Path:

@@ -110,6 +110,7 @@ def test_help_shows_every_default():
     for option in ("--data", "--target", "--weighting", "--gamma", "--param", "--schedule", "--T", "--steps", "--seconds",
                    "--seed", "--device", "--model", "--width", "--batch-size", "--lr", "--ema"):
         assert "(default:" in entries[option], option
+    assert "(required)" in entries["--out"] and "(default: None)" not in proc.stdout      # --out has no default
 
 
 def test_bench_prints_a_table_and_the_ratio_line():

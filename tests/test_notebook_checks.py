@@ -1,4 +1,4 @@
-"""The notebook run checks what a reader sees: a bad figure or a 1x PNG fails its cell (conftest.py)."""
+"""The notebook run checks what a reader sees: a bad figure, a 1x PNG or a printed -0.0 fails its cell (conftest.py)."""
 import os
 import subprocess
 import sys
@@ -19,6 +19,7 @@ HIDDEN = GOOD.replace('ax.plot([1, 2, 3], [3, 1, 2], label="a")',
                       'ax.plot([1, 2, 3], [3, 1, 2], label="a"); ax.plot([1, 2, 3], [3, 1, 2], label="b")')
 BLURRY = GOOD.replace('%config InlineBackend.figure_formats = ["retina"]', '%config InlineBackend.figure_formats = ["png"]')
 HIDDEN_NO_SHOW = HIDDEN.replace("plt.show()", "")        # displayed when the cell ends, not by plt.show()
+MINUS_ZERO = 'print(f"gap {round(-0.0001, 3):+.3f} bits/dim, then {-0.05:.2f} and {1e-5:.0e}")'
 
 
 def _run(tmp_path, source, name):
@@ -41,6 +42,7 @@ def _run(tmp_path, source, name):
     (HIDDEN, "hidden", False, "is hidden under another curve"),
     (BLURRY, "blurry", False, "render figures at 2x"),
     (HIDDEN_NO_SHOW, "hidden_no_show", False, "is hidden under another curve"),
+    (MINUS_ZERO, "minus_zero", False, "a negative zero is printed: 'gap -0.000 bits/dim"),
 ])
 def test_the_notebook_run_fails_a_figure_a_reader_would_trip_over(tmp_path, source, name, ok, message):
     proc = _run(tmp_path, source, name)

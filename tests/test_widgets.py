@@ -163,6 +163,21 @@ def test_png_bytes_refuses_what_is_not_an_image(bad_pixels):
         png_bytes(bad_pixels)
 
 
+@pytest.mark.parametrize("make, kwargs, changes", [
+    (schedule_explorer, {}, {}), (schedule_explorer, {"T": 2}, {}), (schedule_explorer, {"kind": "cosine"}, {"T": 3}),
+    (weighting_explorer, {}, {}), (weighting_explorer, {"T": 2}, {}), (weighting_explorer, {"kind": "cosine"}, {"space": "x0"}),
+    (weighting_explorer, {}, {"axis": "log-SNR", "space": "v"}), ("objective", {}, {"P_std": 3.0}),
+])
+def test_explorer_figures_pass_the_figure_checks(make, kwargs, changes):
+    """The same checks as every notebook figure: labelled axes, visible legend entries, integer ticks on t (T = 2)."""
+    from ddpm_edu.plotting import figure_problems
+    from ddpm_edu.widgets import objective_explorer
+    box = (objective_explorer if make == "objective" else make)(**kwargs)
+    for name, value in changes.items():
+        box.controls[name].value = value
+    assert box.error is None and figure_problems(box.figure.fig) == []
+
+
 def test_a_changed_frame_is_redrawn_in_full_and_a_frame_seen_before_comes_from_the_cache():
     box = weighting_explorer()
     before = box.figure.full_redraws

@@ -101,3 +101,24 @@ def test_importance_sampling_of_t_lowers_the_estimator_variance():
     draws = per_t[x, t] / p[t]
     assert float(draws.var()) == pytest.approx(imp, rel=0.05)
     assert stratified_variance(per_t, 10) < uniform / 10
+
+
+@pytest.mark.parametrize("target", ["x0", "eps", "v"])
+def test_snap_to_grid_rounds_x0_at_the_first_two_steps_only(target):
+    """On the linear schedule with 17 levels (spacing 0.125) the noise in x0 units, sqrt((1 - abar_t) / abar_t),
+    is under spacing / 8 = 0.0156 at t = 1 (0.0100) and t = 2 (0.0148), not at t = 3 (0.0190): by hand."""
+    from ddpm_edu.diffusion import convert
+    from ddpm_edu.vlb import SnapToGrid
+    sched = NoiseSchedule.linear()
+    g = torch.Generator().manual_seed(0)
+    x0 = torch.randint(0, 17, (6, 4), generator=g).double() / 8 - 1          # on the 17-level grid in [-1, 1]
+    off = x0 + 0.03 * torch.randn(x0.shape, generator=g, dtype=torch.float64)  # a model that is a little off
+    eps = torch.randn(x0.shape, generator=g, dtype=torch.float64)
+    for t_value, snapped in ((1, True), (2, True), (3, False), (500, False)):
+        t = torch.full((6,), t_value)
+        ab = sched.alpha_bars[t_value].double()
+        x_t = ab.sqrt() * x0 + (1 - ab).sqrt() * eps
+        guess = convert(sched, off, x_t, t, source="x0", target=target)          # what the wrapped model says
+        out = SnapToGrid(lambda x, tt: guess, sched, target, levels=17)(x_t, t)
+        implied = convert(sched, out, x_t, t, source=target, target="x0")
+        assert torch.allclose(implied, x0 if snapped else off, atol=1e-6), (target, t_value)

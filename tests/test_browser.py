@@ -124,10 +124,15 @@ def _readout(page, must_contain: str, nth: int = 0):
     try:
         loc.wait_for(timeout=180_000)
     except Exception:
-        shot = Path(os.environ.get("TMPDIR", "/tmp")) / f"ddpm-edu-browser-failure-{int(time.time())}.png"
-        page.screenshot(path=str(shot), full_page=True)
-        raise AssertionError(f"no readout containing {must_contain!r}; screenshot: {shot}") from None
+        _fail(page, "readout", f"no readout containing {must_contain!r}")
     return loc
+
+
+def _fail(page, what: str, message: str):
+    """Fail with ``message``, every JupyterLab dialog on the page (title and text) and a screenshot's path."""
+    dialogs = _dialogs(page)
+    shot = _screenshot(page, what)
+    raise AssertionError(f"{message}; dialogs on the page: {dialogs or 'none'}; screenshot: {shot}") from None
 
 
 def _image_src(page, nth: int = 0) -> str:
@@ -208,11 +213,17 @@ def _press_and_check(page, slider: str, key: str, new_text: str, expected: str, 
     handle.focus()
     handle.press(key)
     loc = page.locator(".widget-html-content", has_text=new_text)
-    loc.wait_for(timeout=30_000)
+    try:
+        loc.wait_for(timeout=30_000)
+    except Exception:
+        _fail(page, "slider", f"pressing {key} on {slider!r} never showed a readout with {new_text!r}")
     assert loc.first.inner_text().strip() == expected
     if check_image:
-        page.wait_for_function("([s]) => document.querySelector('.widget-image').getAttribute('src') !== s",
-                               arg=[before], timeout=30_000)
+        try:
+            page.wait_for_function("([s]) => document.querySelector('.widget-image').getAttribute('src') !== s",
+                                   arg=[before], timeout=30_000)
+        except Exception:
+            _fail(page, "image", f"pressing {key} on {slider!r} changed the readout but not the image")
 
 
 def test_schedule_explorer_in_jupyterlab(browser, lab):

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from ddpm_edu import NoiseSchedule
-from ddpm_edu.widgets import schedule_explorer, weighting_explorer
+from ddpm_edu.widgets import objective_explorer, schedule_explorer, weighting_explorer
 
 # a new value for every control, chosen so that the drawn data must change
 SCHEDULE_MOVES = {"T": 500, "kind": "cosine", "s": 0.05}
@@ -166,13 +166,12 @@ def test_png_bytes_refuses_what_is_not_an_image(bad_pixels):
 @pytest.mark.parametrize("make, kwargs, changes", [
     (schedule_explorer, {}, {}), (schedule_explorer, {"T": 2}, {}), (schedule_explorer, {"kind": "cosine"}, {"T": 3}),
     (weighting_explorer, {}, {}), (weighting_explorer, {"T": 2}, {}), (weighting_explorer, {"kind": "cosine"}, {"space": "x0"}),
-    (weighting_explorer, {}, {"axis": "log-SNR", "space": "v"}), ("objective", {}, {"P_std": 3.0}),
+    (weighting_explorer, {}, {"axis": "log-SNR", "space": "v"}), (objective_explorer, {}, {"P_std": 3.0}),
 ])
 def test_explorer_figures_pass_the_figure_checks(make, kwargs, changes):
     """The same checks as every notebook figure: labelled axes, visible legend entries, integer ticks on t (T = 2)."""
     from ddpm_edu.plotting import figure_problems
-    from ddpm_edu.widgets import objective_explorer
-    box = (objective_explorer if make == "objective" else make)(**kwargs)
+    box = make(**kwargs)
     for name, value in changes.items():
         box.controls[name].value = value
     assert box.error is None and figure_problems(box.figure.fig) == []

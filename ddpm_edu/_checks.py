@@ -179,14 +179,6 @@ def check_module(name: str, model) -> torch.nn.Module:
     return model
 
 
-def check_schedule(name: str, schedule):
-    from .schedules import NoiseSchedule
-
-    if not isinstance(schedule, NoiseSchedule):
-        raise bad_type(name, schedule, f"{name} must be a NoiseSchedule (e.g. NoiseSchedule.linear())")
-    return schedule
-
-
 def check_timesteps(name: str, t, T: int, low: int = 1) -> torch.Tensor:
     """Return ``t`` as an int64 tensor after checking every entry is an integer in ``low..T``.
 
@@ -211,6 +203,8 @@ def check_timesteps(name: str, t, T: int, low: int = 1) -> torch.Tensor:
     if t.dim() > 1:
         raise bad(name, Desc(f"tensor of shape {tuple(t.shape)}"), f"{name} must be a scalar or a 1-D batch of time steps")
     if t.numel() and (int(t.min()) < low or int(t.max()) > T):
+        out = int(t.min()) if int(t.min()) < low else int(t.max())
+        where = "" if isinstance(given, numbers.Integral) or t.numel() == 1 else f" ({name} = {out} is out)"
         raise bad(name, given if isinstance(given, numbers.Integral) else t,
-                  f"time steps must lie in {low}..{T} (t follows the math: 1 is the first noising step)")
+                  f"time steps must lie in {low}..{T}{where} (t follows the math: 1 is the first noising step)")
     return t.to(torch.int64)

@@ -59,6 +59,12 @@ def steps_per_second(step, device, block=None, repeats=5, warmup=20, block_secon
     """Median steps/s over ``repeats`` blocks. Without ``block``, a block is as many steps as take
     about ``block_seconds`` (at the pace of 10 steps after the warm-up, at least 50), so fast GPU
     steps are not timed over a few milliseconds."""
+    from ._checks import check_int, check_real
+
+    repeats = check_int("repeats", repeats, 1, 10_000)
+    warmup = check_int("warmup", warmup, 0, 10 ** 6)
+    block = None if block is None else check_int("block", block, 1, 10 ** 9)
+    block_seconds = check_real("block_seconds", block_seconds, low=0)
     for _ in range(warmup):              # first calls: allocation, compilation, CUDA graph capture
         step()
     if block is None:
@@ -176,7 +182,102 @@ def explorer_redraw_ms(repeats: int = 12) -> dict:
     return out
 
 
-def main(seconds: float | None = None, device: str | None = None, width: int = 128, compile_cpu: bool = False) -> int:
+BUSY = "import time\nend = time.time() + {seconds}\nwhile time.time() < end:\n    pass\n"
+
+
+class busy_process:
+    """A competing CPU-bound process for the length of a ``with`` block (a bounded busy loop: it ends by itself
+    after ``limit`` seconds even if the block never exits), started and stopped by the benchmark."""
+
+    def __init__(self, limit: float = 600.0):
+        self.limit = limit
+
+    def __enter__(self):
+        import subprocess
+        import sys
+
+        self.proc = subprocess.Popen([sys.executable, "-c", BUSY.format(seconds=self.limit)])
+        time.sleep(0.3)                       # let it reach its loop
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.kill()
+        self.proc.wait()
+        return False
+
+
+def thread_rows(width: int = 128, block_seconds: float = 0.4) -> list:
+    """``[(what, quiet, loaded)]``: steps/s of our step and of the textbook step with 1 torch thread and with
+    all cores, and model-steps/s of a family of 6 trained in one worker and in one worker per core, quiet and
+    beside one busy process (:class:`busy_process`). The figures behind :mod:`ddpm_edu.threads`."""
+    from .threads import cores, using
+    from .training import train_family
+
+    n = cores()
+    x = digits()[0]
+    sched = NoiseSchedule.linear()
+    rows = []
+
+    def single(threads):
+        torch.manual_seed(0)
+        model = MLPDenoiser(64, width=width)
+        trainer = Trainer(model, x, sched, TrainConfig(steps=10 ** 9, device="cpu"))
+        ref = reference_step_fn(copy.deepcopy(model), x, sched)
+        with using(threads):
+            return (steps_per_second(trainer.train_step, torch.device("cpu"), repeats=3, block_seconds=block_seconds),
+                    steps_per_second(ref, torch.device("cpu"), repeats=3, block_seconds=block_seconds))
+
+    def family(workers):
+        import os
+        steps = 150
+        models = [MLPDenoiser(64, width=width) for _ in range(6)]
+        configs = [TrainConfig(steps=steps, device="cpu", seed=k, log_every=50) for k in range(6)]
+        before = os.environ.get("DDPM_EDU_THREADS")
+        os.environ["DDPM_EDU_THREADS"] = str(workers)
+        try:
+            t0 = time.perf_counter()
+            train_family(models, x, sched, configs, progress=False)
+            return 6 * steps / (time.perf_counter() - t0)
+        finally:
+            if before is None:
+                os.environ.pop("DDPM_EDU_THREADS")
+            else:
+                os.environ["DDPM_EDU_THREADS"] = before
+
+    measured = {}
+    for loaded in (False, True):
+        with (busy_process() if loaded else _nothing()):
+            for threads in sorted({1, n}):
+                measured[("ours", threads, loaded)], measured[("ref", threads, loaded)] = single(threads)
+            for workers in sorted({1, n}):
+                measured[("family", workers, loaded)] = family(workers)
+    for threads in sorted({1, n}):
+        rows.append((f"one model, {threads} torch thread{'s' if threads > 1 else ''}, steps/s",
+                     measured[("ours", threads, False)], measured[("ours", threads, True)]))
+        rows.append((f"  textbook step, {threads} thread{'s' if threads > 1 else ''}",
+                     measured[("ref", threads, False)], measured[("ref", threads, True)]))
+    for workers in sorted({1, n}):
+        rows.append((f"family of 6, {workers} worker{'s' if workers > 1 else ''}, model-steps/s",
+                     measured[("family", workers, False)], measured[("family", workers, True)]))
+    return rows
+
+
+class _nothing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def main(seconds: float | None = None, device: str | None = None, width: int = 128, compile_cpu: bool = False,
+         threads_table: bool = True) -> int:
+    from ._checks import check_int
+    from .training import pick_device
+
+    if device is not None:
+        pick_device(device)                   # a bad name is a ValueError naming device, before anything runs
+    width = check_int("width", width, 1, 16384)
     devices = [torch.device(device)] if device else [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
     budget = 30.0 if seconds is None else float(seconds)
     rows, speedups = [], []
@@ -203,6 +304,10 @@ def main(seconds: float | None = None, device: str | None = None, width: int = 1
             print(f"{dev:8s} {what:32s} {a:12.1f} {b if isinstance(b, str) else format(b, '.1f'):>12s}")
     for label, ms in explorer_redraw_ms().items():
         print(f"{'cpu':8s} {'redraw ms: ' + label:44s} {ms:8.0f}")
+    if threads_table:
+        print(f"\n{'threads (cpu)':48s} {'quiet':>8s} {'loaded':>8s}   (loaded: beside one busy process)")
+        for what, quiet, loaded in thread_rows(width=width):
+            print(f"{what:48s} {quiet:8.0f} {loaded:8.0f}")
     for line in speedups:
         print(line)
     print(f"ours/reference steps per second: {ratio:.2f}")

@@ -26,6 +26,9 @@ from torch import nn
 
 from ._checks import MAX_N, bad, bad_type, check_choice, check_data, check_generator, check_int, check_module, check_real, check_shape, check_tensor
 from . import objectives as O
+from .models import MLPDenoiser, StackedMLP
+from .threads import policy, side_by_side, split
+from .training import progress_bar
 
 
 def c_noise(lam: torch.Tensor) -> torch.Tensor:
@@ -53,26 +56,35 @@ class ObjectiveModel(nn.Module):
     def _shape(self, v, like):
         return v.reshape(-1, *([1] * (like.dim() - 1)))
 
-    def own(self, z_vp: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
+    def net_input(self, z_vp: torch.Tensor, lam: torch.Tensor):
+        """``(input, c_noise)`` the network sees at (z_vp, lambda): z_vp, rectified flow's (1 - t) x + t eps, or
+        EDM's c_in (x + sigma eps)."""
         a, s = (self._shape(v, z_vp) for v in _vp(lam))
         if self.target == "velocity":                          # rectified flow sees (1 - t) x + t eps
             t = torch.sigmoid(-lam / 2)
-            z_fm = self._shape((1 - t), z_vp) / a * z_vp
-            return self.net(z_fm, c_noise(lam))
-        if self.target == "x0":                                # EDM: D = c_skip z + c_out F(c_in z; c_noise)
-            sigma = torch.exp(-lam / 2)
-            sd2 = self.sigma_data ** 2
-            z_ve = z_vp / a                                    # x + sigma eps
-            sig = self._shape(sigma, z_vp)
-            c_in = 1 / torch.sqrt(sig ** 2 + sd2)
-            c_skip = sd2 / (sig ** 2 + sd2)
-            c_out = sig * self.sigma_data / torch.sqrt(sig ** 2 + sd2)
-            return c_skip * z_ve + c_out * self.net(c_in * z_ve, c_noise(lam))
-        return self.net(z_vp, c_noise(lam))
+            return self._shape((1 - t), z_vp) / a * z_vp, c_noise(lam)
+        if self.target == "x0":                                # EDM: F(c_in z; c_noise)
+            sig = self._shape(torch.exp(-lam / 2), z_vp)
+            return 1 / torch.sqrt(sig ** 2 + self.sigma_data ** 2) * (z_vp / a), c_noise(lam)
+        return z_vp, c_noise(lam)
+
+    def net_output(self, raw: torch.Tensor, z_vp: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
+        """The prediction in the objective's own space from the network's output (EDM: c_skip z + c_out F)."""
+        if self.target != "x0":
+            return raw
+        a = self._shape(_vp(lam)[0], z_vp)
+        sig, sd2 = self._shape(torch.exp(-lam / 2), z_vp), self.sigma_data ** 2
+        z_ve = z_vp / a                                        # x + sigma eps
+        return sd2 / (sig ** 2 + sd2) * z_ve + sig * self.sigma_data / torch.sqrt(sig ** 2 + sd2) * raw
+
+    def own(self, z_vp: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
+        return self.net_output(self.net(*self.net_input(z_vp, lam)), z_vp, lam)
 
     def eps(self, z_vp: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
         """The eps prediction implied by the own-space prediction, at the variance-preserving z."""
-        pred = self.own(z_vp, lam)
+        return self.eps_from_own(self.own(z_vp, lam), z_vp, lam)
+
+    def eps_from_own(self, pred: torch.Tensor, z_vp: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
         a, s = (self._shape(v, z_vp) for v in _vp(lam))
         if self.target == "eps":
             return pred
@@ -116,50 +128,128 @@ class ObjectiveRun:
     log_loss: list
 
 
+class _ObjectiveTrainer:
+    """K objectives trained as one batched model (a StackedMLP of their nets), or one objective (K = 1, the
+    plain net): each member has its own generator, noise levels, input, target and loss weight."""
+
+    def __init__(self, nets: list, data: torch.Tensor, names: list, seeds: list, params: list, batch_size: int,
+                 lr: float, ema_decay: float):
+        self.stacked = len(nets) > 1
+        self.net = StackedMLP(nets) if self.stacked else nets[0]
+        self.ema = copy.deepcopy(self.net).requires_grad_(False)
+        self.members = [ObjectiveModel(net, name) for net, name in zip(nets, names)]   # each one's input and output maps
+        self.names, self.params, self.data, self.batch_size, self.ema_decay = names, params, data, batch_size, ema_decay
+        self.gens = [torch.Generator().manual_seed(s) for s in seeds]
+        self.opt = torch.optim.Adam(self.net.parameters(), lr=lr, fused=True)      # one kernel per step, as in Trainer
+        self._params, self._ema = list(self.net.parameters()), list(self.ema.parameters())
+        self.step, self.logs, self._running = 0, [[] for _ in names], torch.zeros(len(names), dtype=torch.float64)
+
+    def losses(self) -> torch.Tensor:
+        """Each member's weighted loss on a fresh batch: draw, noise, predict in its own space, weigh."""
+        B, shape, parts = self.batch_size, tuple(self.data.shape[1:]), []
+        for m, g, name, params in zip(self.members, self.gens, self.names, self.params):
+            idx = torch.randint(0, self.data.shape[0], (B,), generator=g)
+            lam = O.sample_lambda(name, B, g, **params).to(torch.float32).clamp(-20, 20)
+            eps = torch.randn((B,) + shape, generator=g)
+            x = self.data[idx]
+            a, s = (v.reshape(-1, *([1] * (x.dim() - 1))) for v in _vp(lam))
+            z = a * x + s * eps
+            parts.append((m, name, params, x, eps, lam, z, m.net_input(z, lam)))
+        if self.stacked:
+            raw = self.net(torch.stack([p[-1][0] for p in parts]), torch.stack([p[-1][1] for p in parts]))
+        else:
+            raw = self.net(*parts[0][-1]).unsqueeze(0)
+        return torch.stack([
+            (own_weight(name, lam, **params) * (m.net_output(raw[k], z, lam) - own_target(name, x, eps, lam))
+             .square().flatten(1).mean(1)).mean() for k, (m, name, params, x, eps, lam, z, _) in enumerate(parts)])
+
+    def train_step(self) -> None:
+        loss = self.losses()
+        self.opt.zero_grad(set_to_none=True)
+        loss.sum().backward()                     # the members share no parameter: each gets its own gradient
+        self.opt.step()
+        self.step += 1
+        decay = min(self.ema_decay, (1 + self.step) / (10 + self.step))
+        with torch.no_grad():
+            torch._foreach_lerp_(self._ema, self._params, 1 - decay)
+        values = loss.detach().double()
+        for name, v in zip(self.names, values.tolist()):
+            if not math.isfinite(v):
+                raise FloatingPointError(f"the training loss of objective {name!r} became {v} at step {self.step}")
+        self._running += values
+
+    def run(self, steps: int) -> list:
+        start = time.perf_counter()
+        for step in range(1, steps + 1):
+            self.train_step()
+            if step % 50 == 0 or step == steps:
+                for k, v in enumerate(self._running.tolist()):
+                    self.logs[k].append(v / (50 if step % 50 == 0 else step % 50))
+                self._running.zero_()
+        nets = [self.ema.member(k) for k in range(len(self.names))] if self.stacked else [self.ema]
+        return [ObjectiveRun(name=name, model=ObjectiveModel(net, name).eval(), steps=steps,
+                             seconds=time.perf_counter() - start, log_loss=log)
+                for name, net, log in zip(self.names, nets, self.logs)]
+
+
+@policy
 def train_objective(net: nn.Module, data: torch.Tensor, name: str, steps: int, seed: int = 0, batch_size: int = 256,
                     lr: float = 2e-3, ema_decay: float = 0.995, progress: bool = False, **params) -> ObjectiveRun:
     """Train ``net`` on ``data`` (N, ...) with objective ``name`` for ``steps`` steps on the CPU; every draw seeded."""
-    check_module("net", net)
+    return train_objectives([net], data, [name], steps, seed=seed, batch_size=batch_size, lr=lr, ema_decay=ema_decay,
+                            progress=progress, params=[params])[0]
+
+
+@policy
+def train_objectives(nets: list, data: torch.Tensor, names: list, steps: int, seed=0, batch_size: int = 256,
+                     lr: float = 2e-3, ema_decay: float = 0.995, progress: bool = False, params: list | None = None) -> list:
+    """Train ``nets[k]`` with objective ``names[k]``, all on ``data``, for ``steps`` steps each: one
+    :class:`ObjectiveRun` per objective. The objectives train as batched families side by side
+    (:func:`ddpm_edu.threads.split`), each exactly as it would alone. ``seed``: one for all, or one each;
+    ``params``: a dict of objective parameters per objective (default: none)."""
+    if not isinstance(nets, (list, tuple)) or not nets:
+        raise bad_type("nets", nets, "nets must be a non-empty list of networks, one per objective")
+    for net in nets:
+        check_module("net", net)
+    if not isinstance(names, (list, tuple)) or len(names) != len(nets):
+        raise bad("names", names, f"give one objective name per network ({len(nets)})")
     data = check_data("data", data).to(torch.float32)
     steps = check_int("steps", steps, 1, 10 ** 9)
     batch_size = check_int("batch_size", batch_size, 1, MAX_N)
     lr = check_real("lr", lr, low=0)
     ema_decay = check_real("ema_decay", ema_decay, low=0, high=1, low_open=False)
-    O._params(name, params)
-    g = torch.Generator().manual_seed(check_int("seed", seed, 0))
-    model = ObjectiveModel(net, name)
-    ema = copy.deepcopy(model).requires_grad_(False)
-    opt = torch.optim.Adam(model.parameters(), lr=lr, fused=True)      # one kernel per step, as in Trainer
-    params_list, ema_list = list(model.parameters()), list(ema.parameters())
-    logs = []
-    start = time.perf_counter()
-    from tqdm.std import tqdm
-    import sys
-    bar = tqdm(total=steps, disable=not progress, desc=name, file=sys.stderr, mininterval=1.0, ncols=90, ascii=" #", unit="step")
-    running = 0.0
-    for step in range(1, steps + 1):
-        idx = torch.randint(0, data.shape[0], (batch_size,), generator=g)
-        lam = O.sample_lambda(name, batch_size, g, **params).to(torch.float32).clamp(-20, 20)
-        eps = torch.randn((batch_size,) + tuple(data.shape[1:]), generator=g)
-        x = data[idx]
-        a, s = (v.reshape(-1, *([1] * (x.dim() - 1))) for v in _vp(lam))
-        z = a * x + s * eps
-        loss = (own_weight(name, lam, **params) * (model.own(z, lam) - own_target(name, x, eps, lam)).square().flatten(1).mean(1)).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        decay = min(ema_decay, (1 + step) / (10 + step))
-        with torch.no_grad():
-            torch._foreach_lerp_(ema_list, params_list, 1 - decay)
-        running += float(loss.detach())
-        if step % 50 == 0 or step == steps:
-            logs.append(running / (50 if step % 50 == 0 else step % 50))
-            running = 0.0
-            bar.update(50 if step % 50 == 0 else step % 50)
-        if not math.isfinite(float(loss.detach())):
-            raise FloatingPointError(f"the training loss of objective {name!r} became {float(loss.detach())} at step {step}")
+    seeds = list(seed) if isinstance(seed, (list, tuple)) else [seed] * len(nets)
+    if len(seeds) != len(nets):
+        raise bad("seed", seed, f"give one seed, or one per objective ({len(nets)})")
+    seeds = [check_int("seed", s, 0) for s in seeds]
+    params = [{} for _ in nets] if params is None else list(params)
+    if len(params) != len(nets) or not all(isinstance(p, dict) for p in params):
+        raise bad("params", params, f"give a dict of parameters per objective ({len(nets)})")
+    for name, p in zip(names, params):
+        O._params(name, p)
+    plan = []                       # per worker: [(member indices, trainer)], run one after the other
+    for g in split(len(nets)):
+        parts = [g] if len(g) > 1 and all(isinstance(nets[i], MLPDenoiser) for i in g) else [[i] for i in g]
+        plan.append([(p, _ObjectiveTrainer([nets[i] for i in p], data, [names[i] for i in p], [seeds[i] for i in p],
+                                           [params[i] for i in p], batch_size, lr, ema_decay)) for p in parts])
+    trainers = [tr for work in plan for _, tr in work]
+    bar = progress_bar(steps, 0, progress, ", ".join(names))
+    shown = [0]
+
+    def poll():
+        done = min(tr.step for tr in trainers)
+        bar.update(done - shown[0])
+        shown[0] = done
+
+    outs = side_by_side([lambda work=work: [(p, tr.run(steps)) for p, tr in work] for work in plan], poll=poll)
+    poll()
     bar.close()
-    return ObjectiveRun(name=name, model=ema.eval(), steps=steps, seconds=time.perf_counter() - start, log_loss=logs)
+    runs = [None] * len(nets)
+    for done in outs:
+        for g, res in done:
+            for i, r in zip(g, res):
+                runs[i] = r
+    return runs
 
 
 @torch.no_grad()
@@ -186,6 +276,7 @@ def eps_loss_per_lambda(model: ObjectiveModel, data: torch.Tensor, lam_values, n
     return torch.stack(means), torch.stack(errs)
 
 
+@policy
 @torch.no_grad()
 def ancestral_sample_lambda(model: ObjectiveModel, lam_grid, shape, n: int, generator: torch.Generator,
                             clip_x0: float | None = 1.0) -> torch.Tensor:
@@ -197,9 +288,20 @@ def ancestral_sample_lambda(model: ObjectiveModel, lam_grid, shape, n: int, gene
     alpha_t|s^2 sigma_s^2 (Kingma et al. 2021, appendix A). On DDPM's lambda_t grid this is DDPM's
     sampler with sigma_t^2 = beta-tilde_t; the last step returns x_hat.
     """
-    if not isinstance(model, ObjectiveModel):
-        raise bad_type("model", model, "model must be an ObjectiveModel (train_objective returns one)")
-    check_generator("generator", generator)
+    return sample_objectives([model], lam_grid, shape, n, [generator], clip_x0=clip_x0)[0]
+
+
+@policy
+@torch.no_grad()
+def sample_objectives(models: list, lam_grid, shape, n: int, generators: list, clip_x0: float | None = 1.0) -> list:
+    """:func:`ancestral_sample_lambda` for K models at once (groups side by side); member k draws
+    from ``generators[k]`` and gets what it would alone. Returns K tensors (n, *shape), float64."""
+    if not isinstance(models, (list, tuple)) or not models or not all(isinstance(m, ObjectiveModel) for m in models):
+        raise bad_type("model", models, "model must be an ObjectiveModel (train_objective returns one)")
+    if not isinstance(generators, (list, tuple)) or len(generators) != len(models):
+        raise bad("generators", generators, f"give one generator per model ({len(models)})")
+    for g in generators:
+        check_generator("generator", g)
     shape = check_shape("shape", shape)
     if clip_x0 is not None:
         clip_x0 = check_real("clip_x0", clip_x0, low=0)
@@ -207,19 +309,34 @@ def ancestral_sample_lambda(model: ObjectiveModel, lam_grid, shape, n: int, gene
     if lam.dim() != 1 or lam.numel() < 2 or not bool((lam[1:] > lam[:-1]).all()) or lam.abs().max() > 40:
         raise bad("lam_grid", lam, "lam_grid must be an increasing 1-D grid of log-SNRs in [-40, 40] (noisy to clean)")
     n = check_int("n", n, 1, MAX_N)
-    z = torch.randn((n,) + tuple(shape), generator=generator, dtype=torch.float64)
+    out = [None] * len(models)
+    jobs = [lambda g=g: (g, _reverse_chain([models[i] for i in g], lam, shape, n, [generators[i] for i in g], clip_x0))
+            for g in split(len(models))]
+    for g, res in side_by_side(jobs):
+        for i, r in zip(g, res):
+            out[i] = r
+    return out
+
+
+def _reverse_chain(models: list, lam: torch.Tensor, shape, n: int, generators: list, clip_x0) -> list:
+    """The reverse chain for the members of one group, stepped together (each network called as it is: see
+    :func:`ddpm_edu.sampling.sample_family` for why sampling does not stack them)."""
+    z = torch.stack([torch.randn((n,) + tuple(shape), generator=g, dtype=torch.float64) for g in generators])
     for k in range(lam.numel()):
         lt = lam[k]
         a_t, s_t = torch.sigmoid(lt).sqrt(), torch.sigmoid(-lt).sqrt()
-        eps = model.eps(z.float(), torch.full((n,), float(lt))).double()
-        x_hat = (z - s_t * eps) / a_t
+        lv = torch.full((n,), float(lt))
+        zf = z.float()
+        eps = torch.stack([m.eps(zf[i], lv) for i, m in enumerate(models)])
+        x_hat = (z - s_t * eps.double()) / a_t
         if clip_x0 is not None:
             x_hat = x_hat.clamp(-clip_x0, clip_x0)
         if k == lam.numel() - 1:
-            return x_hat
+            return list(x_hat)
         c_z, c_x, std = posterior_step(float(lt), float(lam[k + 1]))
-        z = c_z * z + c_x * x_hat + std * torch.randn(z.shape, generator=generator, dtype=torch.float64)
-    return z
+        z = c_z * z + c_x * x_hat + std * torch.stack([torch.randn(z.shape[1:], generator=g, dtype=torch.float64)
+                                                        for g in generators])
+    return list(z)
 
 
 def ddpm_lambda_grid(steps: int = 1000) -> torch.Tensor:

@@ -15,15 +15,16 @@ from __future__ import annotations
 
 import torch
 
-from ._checks import bad, check_choice, check_like, check_real, check_schedule, check_tensor, check_timesteps, Desc
-from .schedules import NoiseSchedule
+from ._checks import bad, check_choice, check_like, check_real, check_tensor, check_timesteps, Desc
+from .schedules import NoiseSchedule, check_schedule
 
 TARGETS = ("eps", "x0", "v")
 
 
 def extract(values: torch.Tensor, t, like: torch.Tensor) -> torch.Tensor:
-    """``values[t]`` shaped ``(B, 1, ..., 1)`` (or ``()`` for a scalar t) to broadcast against ``like``."""
-    t = torch.as_tensor(t, device=values.device)
+    """``values[t]`` shaped ``(B, 1, ..., 1)`` (or ``()`` for a scalar t) to broadcast against ``like``.
+    ``values`` is a per-t table of length T + 1, so t may run from 0 to T."""
+    t = check_timesteps("t", t, values.shape[0] - 1, low=0).to(values.device)
     out = values[t].to(device=like.device, dtype=like.dtype)
     if out.dim() == 0:
         return out

@@ -21,14 +21,17 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ._checks import bad, bad_type, check_bool, check_choice, check_int, check_real
+from ._checks import Desc, bad, bad_type, check_bool, check_choice, check_int, check_real
 from .data import DATASETS, digits, gaussian_mixture_params, toy
 from .models import make_model
 from .optimal import GaussianMixture
 from .quality import sample_quality
-from .sampling import ancestral_sample
+from .sampling import ancestral_sample, sample_family
 from .schedules import NoiseSchedule
-from .training import PerTLoss, TrainConfig, TrainResult, Trainer, evaluate_per_t
+from .threads import policy
+from .training import PerTLoss, TrainConfig, TrainResult, Trainer, evaluate_per_t, train_family
+
+SCHEDULES = ("linear", "cosine", "scaled_linear", "sigmoid")
 
 
 # The defaults of run() and of the CLI (one place): a residual MLP of width 128 with 2 blocks, batch
@@ -74,7 +77,7 @@ def classroom_settings(fast: bool | None = None) -> dict:
     notebook compares several, 1500 for each of notebook 07's four objectives (its claims were checked
     at that budget on three seeds). ``n_eval`` examples for the per-t curves, ``n_samples`` samples for
     the quality figures, ``n_floor`` draws for the exact floor."""
-    fast = fast_mode() if fast is None else fast
+    fast = fast_mode() if fast is None else check_bool("fast", fast)
     if fast:
         return {"steps": 300, "compare_steps": 300, "objective_steps": 300, "n_eval": 256, "n_samples": 200,
                 "n_floor": 500, "log_every": 25}
@@ -113,6 +116,7 @@ def load_data(name: str, seed: int = 0):
 def exact_floor_mixture(name: str, train_data: torch.Tensor) -> GaussianMixture:
     """The mixture whose Bayes-optimal denoiser gives the exact floor: the true density for the
     Gaussian-mixture toy, the empirical distribution of the training set otherwise."""
+    check_choice("name", name, DATASETS)
     if name == "gaussian_mixture":
         return GaussianMixture(*gaussian_mixture_params())
     return GaussianMixture.empirical(train_data)
@@ -190,6 +194,77 @@ def check_schedule_reaches_noise(sched: NoiseSchedule, T: int) -> None:
                           "use a larger T (the linear schedule needs T >= 300)")
 
 
+@dataclass
+class _Plan:
+    """One run's checked arguments, data, schedule, model and training config (before training)."""
+    data: str
+    target: str
+    weighting: str
+    sample_sigma: str
+    schedule: NoiseSchedule
+    train_data: torch.Tensor
+    held_out: torch.Tensor
+    model: torch.nn.Module
+    config: TrainConfig
+    settings: dict
+    with_floor: bool
+    device: object
+
+
+def _plan(data: str = "digits", target: str = DEFAULTS["target"], weighting: str = DEFAULTS["weighting"],
+          weighting_params: dict | None = None, schedule: str = DEFAULTS["schedule"], T: int = DEFAULTS["T"],
+          steps: int | None = None, seconds: float | None = None, seed: int = DEFAULTS["seed"],
+          device: str | None = "auto", width: int = DEFAULTS["width"], model: str = DEFAULTS["model"],
+          batch_size: int = DEFAULTS["batch_size"], lr: float = DEFAULTS["lr"], ema_decay: float = DEFAULTS["ema_decay"],
+          t_sampling: str = DEFAULTS["t_sampling"], sample_sigma: str = DEFAULTS["sample_sigma"],
+          with_floor: bool = True, settings: dict | None = None, compile: bool = False) -> _Plan:
+    check_choice("data", data, DATASETS)
+    check_choice("sample_sigma", sample_sigma, ("beta", "beta_tilde"))
+    check_choice("schedule", schedule, SCHEDULES)
+    check_choice("model", model, ("mlp", "conv"))
+    for name, flag in (("with_floor", with_floor), ("compile", compile)):
+        check_bool(name, flag)
+    if weighting_params is not None and not isinstance(weighting_params, dict):
+        raise bad_type("weighting_params", weighting_params, "weighting_params must be a dict, e.g. {'gamma': 5.0}")
+    if settings is not None:
+        if not isinstance(settings, dict):
+            raise bad_type("settings", settings, "settings must be a dict like classroom_settings()")
+        missing = sorted(set(classroom_settings(fast=True)) - set(settings) - {"compare_steps", "objective_steps", "log_every"})
+        if missing:
+            raise bad("settings", settings, f"settings must give {', '.join(missing)}")
+    settings = dict(classroom_settings() if settings is None else settings)
+    for key in ("n_eval", "n_samples", "n_floor"):
+        check_int(f"settings['{key}']", settings[key], 4 if key == "n_samples" else 2)
+    steps = settings["steps"] if steps is None else steps
+    seconds = max_seconds() if seconds is None else seconds
+    sched = NoiseSchedule.by_name(schedule, T=T)
+    check_schedule_reaches_noise(sched, T)
+    train_data, held_out, shape = load_data(data, seed)
+    torch.manual_seed(seed)                       # model initialisation
+    net = make_model(model, shape, width=width)
+    cfg = TrainConfig(target=target, weighting=weighting, weighting_params=weighting_params or {}, steps=steps,
+                      seconds=seconds, batch_size=batch_size, lr=lr, ema_decay=ema_decay, t_sampling=t_sampling,
+                      log_every=settings.get("log_every", 50), seed=seed, device=device, compile=compile)
+    return _Plan(data, target, weighting, sample_sigma, sched, train_data, held_out, net, cfg, settings, with_floor, device)
+
+
+def _finish(plan: _Plan, result: TrainResult, samples: torch.Tensor, snapshots: dict) -> Experiment:
+    """Evaluate a trained run per t, compute its floor, score its samples."""
+    seed, settings, sched = plan.config.seed, plan.settings, plan.schedule
+    per_t = evaluate_per_t(result.ema, plan.held_out, sched, plan.target, n=settings["n_eval"], seed=seed + 1, device=plan.device)
+    floor = None
+    if plan.with_floor:
+        mix = exact_floor_mixture(plan.data, plan.train_data)
+        mean, err = mix.optimal_loss(sched, per_t.t, n=settings["n_floor"], seed=seed + 2, space=plan.target)
+        floor = {"t": per_t.t, "loss": mean, "stderr": err,
+                 "kind": "true density" if plan.data == "gaussian_mixture" else "empirical (memorising) denoiser of the training set"}
+    quality = sample_quality(plan.data, samples, plan.held_out, plan.train_data, seed=seed)
+    return Experiment(data=plan.data, target=plan.target, weighting=plan.weighting, schedule=sched, train=result,
+                      per_t=per_t, floor=floor, samples=samples, quality=quality, held_out=plan.held_out,
+                      train_data=plan.train_data, planned_steps=plan.config.steps, snapshots=snapshots)
+
+
+@policy
 def run(data: str = "digits", target: str = DEFAULTS["target"], weighting: str = DEFAULTS["weighting"],
         weighting_params: dict | None = None, schedule: str = DEFAULTS["schedule"], T: int = DEFAULTS["T"],
         steps: int | None = None, seconds: float | None = None, seed: int = DEFAULTS["seed"],
@@ -204,38 +279,14 @@ def run(data: str = "digits", target: str = DEFAULTS["target"], weighting: str =
     an optional cap (default: ``DDPM_EDU_MAX_SECONDS`` or none). ``snapshot_steps``: steps at which
     to keep a copy of the EMA model (``Experiment.snapshots``), e.g. to score samples along the run.
     """
-    check_choice("data", data, DATASETS)
-    check_choice("sample_sigma", sample_sigma, ("beta", "beta_tilde"))
-    for name, flag in (("with_floor", with_floor), ("progress", progress), ("compile", compile)):
-        check_bool(name, flag)
-    if weighting_params is not None and not isinstance(weighting_params, dict):
-        raise bad_type("weighting_params", weighting_params, "weighting_params must be a dict, e.g. {'gamma': 5.0}")
-    if settings is not None:
-        if not isinstance(settings, dict):
-            raise bad_type("settings", settings, "settings must be a dict like classroom_settings()")
-        missing = sorted(set(classroom_settings(fast=True)) - set(settings) - {"compare_steps", "objective_steps", "log_every"})
-        if missing:
-            raise bad("settings", settings, f"settings must give {', '.join(missing)}")
-    settings = dict(classroom_settings() if settings is None else settings)
-    for key in ("n_eval", "n_samples", "n_floor"):
-        check_int(f"settings['{key}']", settings[key], 4 if key == "n_samples" else 2)
-    if steps is None:
-        steps = settings["steps"]
-    if seconds is None:
-        seconds = max_seconds()
-    sched = NoiseSchedule.by_name(schedule, T=T)
-    check_schedule_reaches_noise(sched, T)
-    train_data, held_out, shape = load_data(data, seed)
-    torch.manual_seed(seed)                       # model initialisation
-    net = make_model(model, shape, width=width)
-    cfg = TrainConfig(target=target, weighting=weighting, weighting_params=weighting_params or {}, steps=steps,
-                      seconds=seconds, batch_size=batch_size, lr=lr, ema_decay=ema_decay, t_sampling=t_sampling,
-                      log_every=settings.get("log_every", 50), seed=seed, device=device, compile=compile)
-    trainer = Trainer(net, train_data, sched, cfg)
+    check_bool("progress", progress)
+    plan = _plan(data, target, weighting, weighting_params, schedule, T, steps, seconds, seed, device, width, model,
+                 batch_size, lr, ema_decay, t_sampling, sample_sigma, with_floor, settings, compile)
+    trainer = Trainer(plan.model, plan.train_data, plan.schedule, plan.config)
     snapshots = {}
     if snapshot_steps is not None and not isinstance(snapshot_steps, (list, tuple, set, range)):
         raise bad_type("snapshot_steps", snapshot_steps, "snapshot_steps must be a list of step counts")
-    wanted = sorted({check_int("snapshot_steps", s, 0, steps) for s in (snapshot_steps or [])})
+    wanted = sorted({check_int("snapshot_steps", s, 0, plan.config.steps) for s in (snapshot_steps or [])})
     if 0 in wanted:
         snapshots[0] = copy.deepcopy(trainer.ema).to("cpu").eval()
 
@@ -244,26 +295,70 @@ def run(data: str = "digits", target: str = DEFAULTS["target"], weighting: str =
             snapshots[tr.step] = copy.deepcopy(tr.ema).to("cpu").eval()
 
     result = trainer.run(progress=progress, on_step=keep if wanted else None)
-    per_t = evaluate_per_t(result.ema, held_out, sched, target, n=settings["n_eval"], seed=seed + 1, device=device)
-    floor = None
-    if with_floor:
-        mix = exact_floor_mixture(data, train_data)
-        mean, err = mix.optimal_loss(sched, per_t.t, n=settings["n_floor"], seed=seed + 2, space=target)
-        floor = {"t": per_t.t, "loss": mean, "stderr": err,
-                 "kind": "true density" if data == "gaussian_mixture" else "empirical (memorising) denoiser of the training set"}
-    samples = draw_samples(result.ema, sched, data, target, settings["n_samples"], seed, sigma=sample_sigma)
-    quality = sample_quality(data, samples, held_out, train_data, seed=seed)
-    return Experiment(data=data, target=target, weighting=weighting, schedule=sched, train=result, per_t=per_t,
-                      floor=floor, samples=samples, quality=quality, held_out=held_out, train_data=train_data,
-                      planned_steps=steps, snapshots=snapshots)
+    samples = draw_samples(result.ema, plan.schedule, plan.data, plan.target, plan.settings["n_samples"], plan.config.seed,
+                           sigma=plan.sample_sigma)
+    return _finish(plan, result, samples, snapshots)
+
+
+MEMBER_OPTIONS = ("target", "weighting", "weighting_params", "t_sampling", "seed", "sample_sigma")
+
+
+@policy
+def run_family(members: dict, data: str = "digits", progress: bool = True, **shared) -> dict:
+    """:func:`run` for the models a notebook compares, trained and sampled together: ``{name: Experiment}``.
+
+    ``members``: ``{name: {option: value}}`` with the options that differ between them (any of
+    ``MEMBER_OPTIONS``: target, weighting, weighting_params, t_sampling, seed, sample_sigma); ``shared``:
+    :func:`run`'s other arguments, the same for all (steps, seconds, schedule, with_floor, settings, ...),
+    and defaults for the member options.
+    The models train as batched families side by side (:func:`ddpm_edu.training.train_family`) and are
+    sampled the same way; each :class:`Experiment` is what :func:`run` with its options would give.
+    """
+    check_bool("progress", progress)
+    if not isinstance(members, dict) or not members:
+        raise bad_type("members", members, "members must be a non-empty dict {name: {option: value}}")
+    for name, options in members.items():
+        if not isinstance(options, dict):
+            raise bad_type(f"members[{name!r}]", options, "each member must be a dict of options, e.g. {'target': 'v'}")
+        unknown = sorted(set(options) - set(MEMBER_OPTIONS))
+        if unknown:
+            raise bad(f"members[{name!r}]", options, f"a member may set {', '.join(MEMBER_OPTIONS)}; "
+                                                     f"pass {', '.join(unknown)} to run_family for all members")
+    unknown = sorted(set(shared) - set(_RUN_OPTIONS) - set(MEMBER_OPTIONS))
+    if unknown:
+        raise bad(unknown[0], shared[unknown[0]], f"run_family takes: members, data, progress, "
+                                                  f"{', '.join(_RUN_OPTIONS + MEMBER_OPTIONS)}")
+    plans = {name: _plan(data=data, **{**shared, **options}) for name, options in members.items()}
+    ps = list(plans.values())
+    if len({p.sample_sigma for p in ps}) > 1:
+        raise bad("members", Desc("members with different sample_sigma"), "the members of a family are sampled together")
+    results = train_family([p.model for p in ps], [p.train_data for p in ps], ps[0].schedule, [p.config for p in ps],
+                           progress=progress)
+    samples = sample_family([r.ema for r in results], ps[0].schedule, _shape(data), ps[0].settings["n_samples"],
+                            [p.target for p in ps], sigma=ps[0].sample_sigma,
+                            generators=[torch.Generator().manual_seed(p.config.seed + 3) for p in ps],
+                            clip_x0=_clip(data))
+    return {name: _finish(p, r, x.float(), {}) for (name, p), r, x in zip(plans.items(), results, samples)}
+
+
+_RUN_OPTIONS = ("schedule", "T", "steps", "seconds", "device", "width", "model", "batch_size", "lr", "ema_decay",
+                "with_floor", "settings", "compile")
+
+
+def _shape(data: str) -> tuple:
+    return (1, 8, 8) if data == "digits" else (2,)
+
+
+def _clip(data: str):
+    """Sampling clips the model's x0 to [-1, 1] at every step for digits, whose pixels lie there (as improved-
+    diffusion does for images); the 2-D toys are unbounded and are not clipped."""
+    return 1.0 if data == "digits" else None
 
 
 def draw_samples(model, sched: NoiseSchedule, data: str, target: str, n: int, seed: int, sigma: str = "beta"):
-    """n ancestral samples in the data's shape and scale (digits: x0 clipped to [-1, 1] at every step)."""
-    shape = (1, 8, 8) if data == "digits" else (2,)
+    """n ancestral samples in the data's shape and scale (digits: x0 clipped to [-1, 1] at every step, :func:`_clip`)."""
     g = torch.Generator().manual_seed(seed + 3)
-    return ancestral_sample(model, sched, shape, n, target, sigma=sigma, generator=g,
-                            clip_x0=1.0 if data == "digits" else None).float()
+    return ancestral_sample(model, sched, _shape(data), n, target, sigma=sigma, generator=g, clip_x0=_clip(data)).float()
 
 
 def quality_along_run(exp: Experiment, n: int | None = None, seed: int | None = None) -> list:

@@ -6,6 +6,7 @@ means (eps, x0 or v) is decided by the loss it is trained with, not by the model
 
 from __future__ import annotations
 
+import copy
 import math
 
 import torch
@@ -109,6 +110,61 @@ def _check_input(x, t, data_dim) -> None:
     if data_dim is not None and (x.dim() < 2 or math.prod(x.shape[1:]) != data_dim):
         raise bad("x", Desc(f"tensor of shape {tuple(x.shape)}"),
                   f"this model was built for {data_dim} numbers per example (x of shape (B, {data_dim}) or (B, ...))")
+
+
+class StackedMLP(nn.Module):
+    """K residual MLPs of one shape run as one batched model: each parameter of :class:`MLPDenoiser` is
+    stacked along a new first axis (K, ...), and every linear layer is one batched matrix product
+    (``torch.baddbmm``, a grouped linear layer), so a step of the family costs one call per layer, not K.
+
+    ``forward(x, t)`` takes ``x`` of shape (K, B, ...) and ``t`` of shape (K, B), member k's examples in
+    row k, and returns (K, B, ...): member k's output is what ``members[k](x[k], t[k])`` would give (to
+    float rounding). ``member(k)`` returns member k as a plain :class:`MLPDenoiser` with its current weights.
+    """
+
+    def __init__(self, members):
+        super().__init__()
+        if not isinstance(members, (list, tuple)) or not members or not all(isinstance(m, MLPDenoiser) for m in members):
+            raise bad_type("members", members, "members must be a non-empty list of MLPDenoiser models")
+        shapes = {tuple((k, tuple(v.shape)) for k, v in m.state_dict().items()) for m in members}
+        if len(shapes) != 1:
+            raise bad("members", Desc(f"{len(members)} MLPDenoisers of different shapes"),
+                      "every member must have the same data_dim, width, blocks and emb_dim")
+        self._template = [copy.deepcopy(members[0]).cpu()]     # the shape only (a list: not a submodule)
+        self.K, self.data_dim, self.n_blocks = len(members), members[0].data_dim, len(members[0].blocks)
+        self.embed = copy.deepcopy(members[0].embed)
+        self.names = [name for name, _ in members[0].named_parameters()]
+        self.stacked = nn.ParameterList(nn.Parameter(torch.stack([dict(m.named_parameters())[name].detach()
+                                                                  for m in members]).clone()) for name in self.names)
+
+    def _p(self, name: str) -> torch.Tensor:
+        return self.stacked[self.names.index(name)]
+
+    def _linear(self, prefix: str, h: torch.Tensor) -> torch.Tensor:
+        w, b = self._p(prefix + ".weight"), self._p(prefix + ".bias")          # (K, out, in), (K, out)
+        return torch.baddbmm(b.unsqueeze(1), h, w.transpose(1, 2))
+
+    def _norm(self, prefix: str, h: torch.Tensor) -> torch.Tensor:
+        w, b = self._p(prefix + ".weight"), self._p(prefix + ".bias")          # LayerNorm's affine, per member
+        return torch.addcmul(b.unsqueeze(1), nn.functional.layer_norm(h, h.shape[-1:]), w.unsqueeze(1))
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        if x.dim() < 3 or x.shape[0] != self.K or t.shape != x.shape[:2]:
+            raise bad("x", Desc(f"tensor of shape {tuple(x.shape)} with t of shape {tuple(t.shape)}"),
+                      f"a family of {self.K} takes x of shape ({self.K}, B, ...) and t of shape ({self.K}, B)")
+        K, B = t.shape
+        h = torch.cat([x.reshape(K, B, -1), self.embed(t.reshape(-1)).reshape(K, B, -1)], dim=2)
+        h = self._linear("inp", h)
+        for i in range(self.n_blocks):           # h <- h + W2 SiLU(W1 LayerNorm(h)), as MLPDenoiser
+            h = h + self._linear(f"blocks.{i}.3", nn.functional.silu(self._linear(f"blocks.{i}.1", self._norm(f"blocks.{i}.0", h))))
+        return self._linear("out.1", self._norm("out.0", h)).reshape(x.shape)
+
+    def member(self, k: int) -> MLPDenoiser:
+        """Member k as a plain MLPDenoiser (a copy, on the family's device), with the family's current weights."""
+        k = check_int("k", k, 0, self.K - 1)
+        model = copy.deepcopy(self._template[0]).to(self.stacked[0].device, self.stacked[0].dtype)
+        model.load_state_dict({name: p[k].detach().clone() for name, p in zip(self.names, self.stacked)})
+        return model
 
 
 def make_model(kind: str, data_shape, **kwargs) -> nn.Module:

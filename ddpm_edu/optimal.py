@@ -23,9 +23,9 @@ import math
 import torch
 from torch import nn
 
-from ._checks import MAX_N, Desc, bad, bad_type, check_choice, check_generator, check_int, check_real, check_schedule, check_tensor, check_timesteps
+from ._checks import MAX_N, Desc, bad, bad_type, check_choice, check_generator, check_int, check_real, check_tensor, check_timesteps
 from .diffusion import TARGETS, convert
-from .schedules import NoiseSchedule
+from .schedules import NoiseSchedule, check_schedule
 
 
 class GaussianMixture:
@@ -138,7 +138,7 @@ class OptimalDenoiser(nn.Module):
     def forward(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         shape, dtype = x_t.shape, x_t.dtype
         flat = x_t.reshape(shape[0], -1).to("cpu", torch.float64)
-        t = torch.as_tensor(t).to("cpu").reshape(-1)
+        t = check_timesteps("t", t, self.schedule.T).to("cpu").reshape(-1)
         if t.numel() == 1:
             t = t.expand(shape[0])
         x0 = torch.empty_like(flat)

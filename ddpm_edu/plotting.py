@@ -19,6 +19,8 @@ import numpy as np
 import torch
 from matplotlib.ticker import MaxNLocator
 
+from ._checks import Desc, bad, check_choice, check_int
+
 LOG_SNR_LABEL = r"log-SNR $\lambda$   (clean $\leftarrow$ | $\rightarrow$ noisy)"
 
 
@@ -74,7 +76,8 @@ def per_t_curve(ax, exp, x: str = "t", space: str | None = None, label: str | No
     The band is clipped at a tenth of the curve, so a near-zero lower edge cannot stretch a log axis
     over ten decades.
     """
-    space = space or exp.target
+    check_choice("x", x, ("t", "log-SNR"))
+    space = exp.target if space is None else check_choice("space", space, ("eps", "x0", "v"))
     t = exp.per_t.t.numpy()
     xs = t if x == "t" else exp.schedule.log_snr[t].numpy()
     loss = exp.per_t.loss[space].numpy()
@@ -150,6 +153,10 @@ def sample_grid(ax, samples: torch.Tensor, n: int = 100, title: str = "samples")
     """Digits as a square grid (up to ``n``, nearest-neighbour pixels), or 2-D points as a scatter
     whose limits come from the points themselves (so no point is drawn outside the panel)."""
     samples = torch.as_tensor(samples)
+    n = check_int("n", n, 1)
+    if samples.dim() not in (2, 4) or len(samples) < 1 or (samples.dim() == 2 and samples.shape[1] != 2):
+        raise bad("samples", Desc(f"tensor of shape {tuple(samples.shape)}"),
+                  "samples must be digits (n, 1, 8, 8) or 2-D points (n, 2), with n >= 1")
     if samples.dim() == 4:
         side = int(math.isqrt(min(n, len(samples))))
         ax.imshow(digit_grid(samples, side, side), cmap="gray", vmin=-1, vmax=1, interpolation="nearest")

@@ -233,3 +233,10 @@ class NoiseSchedule:
     def __repr__(self) -> str:
         return (f"NoiseSchedule(name={self.name!r}, T={self.T}, beta_1={float(self.betas[1]):.3g}, "
                 f"beta_T={float(self.betas[-1]):.3g}, alpha_bar_T={float(self.alpha_bars[-1]):.3g})")
+
+
+def check_schedule(name: str, schedule) -> NoiseSchedule:
+    """``schedule`` if it is a :class:`NoiseSchedule` (here, not in ``_checks``: ``_checks`` imports nothing of ours)."""
+    if not isinstance(schedule, NoiseSchedule):
+        raise bad_type(name, schedule, f"{name} must be a NoiseSchedule (e.g. NoiseSchedule.linear())")
+    return schedule

@@ -11,7 +11,13 @@ Design:
 * the loss at step t is ``w[t] * MSE`` in the target's own space, ``w`` from
   :func:`ddpm_edu.weighting.weight` (so Min-SNR on a v-model is the v-space Min-SNR);
 * a :class:`PerTimestepTracker` keeps the running mean of the *unweighted* per-sample MSE in
-  t-bins without a device sync per step; the EMA of the weights is what gets evaluated.
+  t-bins without a device sync per step; the EMA of the weights is what gets evaluated;
+* a **family** of K models (the models a notebook compares) trains as one batched model: its
+  parameters stacked (:class:`~ddpm_edu.models.StackedMLP`), every member with its own seed, data
+  order, draws, target, weighting, t-sampling, EMA and per-t tracking. A step of the family is the
+  step of one model with a leading axis of length K; the single model is the case K = 1, called as it
+  is. :func:`train_family` splits a family into groups trained side by side, one per core
+  (:mod:`ddpm_edu.threads`). Tested: each member ends as it would have alone (float64: to 1e-9).
 """
 
 from __future__ import annotations
@@ -19,18 +25,22 @@ from __future__ import annotations
 import copy
 import math
 import os
+import pickle
 import time
 from dataclasses import asdict, dataclass, field
 
 import torch
 from torch import nn
 
-from ._checks import MAX_N, MAX_T, Desc, bad, bad_type, check_bool, check_choice, check_data, check_generator, check_int, check_model_fits, check_module, check_real, check_schedule, check_timesteps
+from ._checks import MAX_N, MAX_T, Desc, bad, bad_type, check_bool, check_choice, check_data, check_generator, check_int, check_model_fits, check_module, check_real, check_timesteps
 from .diffusion import TARGETS, convert
-from .schedules import NoiseSchedule
+from .models import MLPDenoiser, StackedMLP
+from .schedules import NoiseSchedule, check_schedule
+from .threads import policy, side_by_side, split
 from .weighting import WEIGHTINGS, weight
 
 T_SAMPLING = ("uniform", "stratified", "importance")
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
 _DEVICES = "device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'"
@@ -50,22 +60,31 @@ def pick_device(device: str | torch.device | None = None) -> torch.device:
         if _mps_available():
             return torch.device("mps")
         return torch.device("cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise bad("device", device, _DEVICES) from None
+    _device_type(device)
+    dev = torch.device(device)
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise bad("device", device, "CUDA is not available on this machine; use 'auto' or 'cpu'")
     if dev.type == "mps" and not _mps_available():
         raise bad("device", device, "Apple's MPS is not available on this machine; use 'auto' or 'cpu'")
-    if dev.type not in ("cpu", "cuda", "mps"):
-        raise bad("device", device, _DEVICES)
     return dev
 
 
 def accumulator_dtype(device) -> torch.dtype:
     """float64 for running sums, except on Apple's MPS, which has no float64."""
-    return torch.float32 if torch.device(device).type == "mps" else torch.float64
+    return torch.float32 if _device_type(device) == "mps" else torch.float64
+
+
+def _device_type(device) -> str:
+    """The type of a device name ("cpu", "cuda", "mps"), or a ValueError naming ``device``."""
+    if not isinstance(device, (str, torch.device)):
+        raise bad_type("device", device, _DEVICES)
+    try:
+        kind = torch.device(device).type
+    except (RuntimeError, TypeError):
+        raise bad("device", device, _DEVICES) from None
+    if kind not in ("cpu", "cuda", "mps"):
+        raise bad("device", device, _DEVICES)
+    return kind
 
 
 @dataclass
@@ -86,6 +105,7 @@ class TrainConfig:
     seed: int = 0
     device: str | None = "auto"
     compile: bool = False
+    dtype: str = "float32"        # "float64" for checks: a family against its members trained alone, to 1e-9
 
     def __post_init__(self):
         self.validate()
@@ -116,6 +136,7 @@ class TrainConfig:
         if self.device is not None and not isinstance(self.device, (str, torch.device)):
             raise bad_type("device", self.device, _DEVICES)
         check_bool("compile", self.compile)
+        check_choice("dtype", self.dtype, tuple(DTYPES))
         return self
 
 
@@ -124,26 +145,32 @@ class PerTimestepTracker:
 
     ``update`` costs two ``index_add_`` calls and no host sync; ``snapshot`` returns the mean per bin
     since the previous snapshot (NaN for a bin that got no sample in that window) and starts a new
-    window. ``bin_edges[i]..bin_edges[i+1]-1`` are the steps of bin i.
+    window. ``bin_edges[i]..bin_edges[i+1]-1`` are the steps of bin i. With ``members=K`` it keeps K
+    rows (one per model of a family): ``update`` then takes t and losses of shape (K, B) and
+    ``snapshot`` returns (K, n_bins).
     """
 
-    def __init__(self, T: int, n_bins: int = 20, device="cpu"):
+    def __init__(self, T: int, n_bins: int = 20, device="cpu", members: int | None = None):
         self.T, self.n_bins = check_int("T", T, 1, MAX_T), min(check_int("n_bins", n_bins, 1, MAX_T), T)
+        self.members = None if members is None else check_int("members", members, 1, 4096)
         dtype = accumulator_dtype(device)
-        self.sums = torch.zeros(self.n_bins, dtype=dtype, device=device)
-        self.counts = torch.zeros(self.n_bins, dtype=dtype, device=device)
+        self.sums = torch.zeros(self.members or 1, self.n_bins, dtype=dtype, device=device)
+        self.counts = torch.zeros_like(self.sums)
         self.bin_edges = [1 + (i * T) // self.n_bins for i in range(self.n_bins + 1)]
         self._bin_of_t = torch.tensor([0] + [(t - 1) * self.n_bins // T for t in range(1, T + 1)], device=device)
 
     def update(self, t: torch.Tensor, losses: torch.Tensor) -> None:
-        b = self._bin_of_t[t]
-        self.sums.index_add_(0, b, losses.detach().to(self.sums.dtype))
-        self.counts.index_add_(0, b, torch.ones_like(self.sums[b]))
+        t, losses = t.reshape(-1, t.shape[-1]), losses.reshape(-1, losses.shape[-1])
+        row = torch.arange(t.shape[0], device=t.device)[:, None] * self.n_bins
+        b = (self._bin_of_t[t] + row).reshape(-1)
+        self.sums.view(-1).index_add_(0, b, losses.detach().reshape(-1).to(self.sums.dtype))
+        self.counts.view(-1).index_add_(0, b, torch.ones_like(self.sums.view(-1)[b]))
 
     def snapshot(self) -> torch.Tensor:
         means = torch.where(self.counts > 0, self.sums / self.counts.clamp_min(1), torch.full_like(self.sums, math.nan))
         self.sums.zero_(); self.counts.zero_()
-        return means.to("cpu", torch.float64)
+        means = means.to("cpu", torch.float64)
+        return means[0] if self.members is None else means
 
     def bin_centers(self) -> list:
         return [(self.bin_edges[i] + self.bin_edges[i + 1] - 1) / 2 for i in range(self.n_bins)]
@@ -182,6 +209,8 @@ class LossSecondMomentSampler:
 
     def sample(self, n: int, generator: torch.Generator):
         """``(t, weights)``: n steps and their importance weights 1 / (T p(t))."""
+        n = check_int("n", n, 1, MAX_N)
+        check_generator("generator", generator)
         p = self.probs()
         t = torch.multinomial(p, n, replacement=True, generator=generator)
         return t, 1.0 / (self.T * p[t])
@@ -231,135 +260,173 @@ class TrainResult:
     config: dict
 
 
-class Trainer:
-    """Holds a run's whole state, so it can be stepped, checkpointed and resumed.
+# what the members of a family must share: they step together, with one optimizer over stacked parameters
+SHARED = ("steps", "seconds", "batch_size", "lr", "ema_decay", "n_bins", "log_every", "device", "compile", "dtype")
 
-    ``data``: a tensor ``(N, ...)`` of training examples (already scaled). ``model`` maps
-    ``(x_t, t) -> prediction`` of the data's shape.
+
+class _Member:
+    """One model's own random stream, t-sampling rule and importance-sampling table (a family has K)."""
+
+    def __init__(self, config: TrainConfig, T: int, device: torch.device):
+        self.config, self.T = config, T
+        # random draws on the GPU for CUDA (no copy, no sync per step), on the CPU otherwise
+        self.gen = torch.Generator(device if device.type == "cuda" else "cpu").manual_seed(config.seed)
+        self.sampler = LossSecondMomentSampler(T) if config.t_sampling == "importance" else None
+        self.sampler_gen = self.gen if self.gen.device.type == "cpu" else torch.Generator().manual_seed(config.seed + 1)
+
+    def sample_t(self, n: int):
+        """``(t, importance weights or None)`` for a batch of n, by this member's rule."""
+        if self.config.t_sampling == "uniform":
+            return torch.randint(1, self.T + 1, (n,), generator=self.gen, device=self.gen.device), None
+        if self.config.t_sampling == "stratified":
+            return stratified_t(n, self.T, self.gen), None
+        return self.sampler.sample(n, self.sampler_gen)       # the sampler's table lives on the CPU
+
+    def draw(self, n: int, n_data: int, shape: tuple):
+        """Batch indices, steps, importance weights and noise of one step, in the order a run alone draws them."""
+        g = self.gen
+        idx = torch.randint(0, n_data, (n,), generator=g, device=g.device)
+        t, iw = self.sample_t(n)
+        return idx, t, iw, torch.randn((n,) + shape, generator=g, device=g.device)
+
+
+class Trainer:
+    """Holds a run's whole state, so it can be stepped, checkpointed and resumed: one model, or a family.
+
+    ``Trainer(model, data, schedule, config)`` trains one model. ``Trainer([m_1, ..., m_K], data, schedule,
+    [config_1, ..., config_K])`` trains K residual MLPs of one shape as one batched model (a
+    :class:`~ddpm_edu.models.StackedMLP`): each member keeps its own target, weighting, t-sampling, seed,
+    data order, EMA, optimizer state and per-t tracking, and ends as it would have alone (tested). The
+    single model is the case K = 1 of the same steps. ``data``: a tensor ``(N, ...)`` of training
+    examples (already scaled), or, for a family, a list of K such tensors of one shape.
     """
 
-    def __init__(self, model: nn.Module, data: torch.Tensor, schedule: NoiseSchedule, config: TrainConfig):
-        if not isinstance(config, TrainConfig):
-            raise bad_type("config", config, "config must be a TrainConfig")
-        self.config = config.validate()
-        self.device = pick_device(config.device)
-        check_module("model", model)
-        check_schedule("schedule", schedule)
-        data = check_data("data", data)
-        check_model_fits("data", data, model)
-        w = weight(schedule, config.weighting, config.target, **config.weighting_params)
-        if not torch.isfinite(w[1:]).all():
-            t_bad = int((~torch.isfinite(w[1:])).nonzero()[0]) + 1
-            raise bad("weighting_params", config.weighting_params,
-                      f"weighting {config.weighting!r} with these parameters is {float(w[t_bad])} at t = {t_bad}: "
-                      "training on it gives an infinite loss (for the VLB with sigma='beta_tilde', keep clip_t1=True)")
-        self.schedule = schedule
-        self.model = model.to(self.device)
+    def __init__(self, model, data, schedule: NoiseSchedule, config):
+        self.family = isinstance(model, (list, tuple))
+        models, datas, configs = _family_arguments(model, data, config)
+        self.configs, self.config, self.K = configs, configs[0], len(models)
+        self.device, dtype = pick_device(self.config.device), DTYPES[self.config.dtype]
+        self.schedule = check_schedule("schedule", schedule)
+        self.model = (StackedMLP(models) if self.family else models[0]).to(self.device, dtype)
         self.ema = copy.deepcopy(self.model).requires_grad_(False)
-        opt_kwargs = {"fused": True} if self.device.type in ("cpu", "cuda") else {}
-        self.opt = torch.optim.Adam(self.model.parameters(), lr=config.lr, **opt_kwargs)
-        self.forward = torch.compile(self.model) if config.compile else self.model
-        self.data = data.to(self.device, torch.float32)
-        # random draws on the GPU for CUDA (no copy, no sync per step), on the CPU otherwise
-        self.gen = torch.Generator(self.device if self.device.type == "cuda" else "cpu").manual_seed(config.seed)
-        s32 = schedule.to(self.device, torch.float32)
-        shape = (-1,) + (1,) * (data.dim() - 1)
-        self._a = s32.alpha_bars.sqrt().reshape(shape)
-        self._s = s32.one_minus_alpha_bars.sqrt().reshape(shape)
-        self._w = w.to(self.device, torch.float32)
-        self.tracker = PerTimestepTracker(schedule.T, config.n_bins, self.device)
-        self.sampler = LossSecondMomentSampler(schedule.T) if config.t_sampling == "importance" else None
-        self._sampler_gen = self.gen if self.gen.device.type == "cpu" else torch.Generator().manual_seed(config.seed + 1)
-        self.step = 0
-        self.seconds = 0.0
+        self._params, self._ema_params = list(self.model.parameters()), list(self.ema.parameters())
+        self.opt = torch.optim.Adam(self._params, lr=self.config.lr, **({"fused": True} if self.device.type in ("cpu", "cuda") else {}))
+        self.forward = torch.compile(self.model) if self.config.compile else self.model
+        self.data = torch.stack(datas).to(self.device, dtype)                  # (1 or K, N, ...)
+        self.members = [_Member(c, schedule.T, self.device) for c in configs]
+        # per-t tables, one row per member: the loss weight, and the target as c_noise * eps + c_x0 * x0
+        s32 = schedule.to(self.device, dtype)
+        shape = (-1,) + (1,) * (self.data.dim() - 2)
+        self._a, self._s = s32.alpha_bars.sqrt().reshape(shape), s32.one_minus_alpha_bars.sqrt().reshape(shape)
+        self._w = torch.stack([_finite_weight(schedule, c) for c in configs]).to(self.device, dtype)
+        coef = {"eps": (torch.ones_like(s32.snr), torch.zeros_like(s32.snr)), "x0": (torch.zeros_like(s32.snr), torch.ones_like(s32.snr)),
+                "v": (s32.alpha_bars.sqrt(), -s32.one_minus_alpha_bars.sqrt())}          # v = sqrt(abar) eps - sqrt(1 - abar) x0
+        self._c_noise, self._c_x0 = (torch.stack([coef[c.target][i] for c in configs]) for i in (0, 1))
+        self.tracker = PerTimestepTracker(schedule.T, self.config.n_bins, self.device, members=self.K)
+        self.step, self.seconds = 0, 0.0
         self.log_steps, self.log_seconds, self.log_loss, self.bins = [], [], [], []
-        self._loss_sum = torch.zeros((), device=self.device)
-        self._first_bad = torch.full((), -1, dtype=torch.int64, device=self.device)   # first step with a non-finite loss
-        self._ema_params = list(self.ema.parameters())
-        self._params = list(self.model.parameters())
+        self._loss_sum = torch.zeros(self.K, dtype=dtype, device=self.device)
+        self._first_bad = torch.full((self.K,), -1, dtype=torch.int64, device=self.device)   # first non-finite loss
 
-    # ---------------------------------------------------------------- one step
-    def sample_t(self, n: int):
-        """``(t, importance weights or None)`` for a batch of n, by the configured rule."""
-        if self.config.t_sampling == "uniform":
-            return torch.randint(1, self.schedule.T + 1, (n,), generator=self.gen, device=self.gen.device), None
-        if self.config.t_sampling == "stratified":
-            return stratified_t(n, self.schedule.T, self.gen), None
-        t, w = self.sampler.sample(n, self._sampler_gen)      # the sampler's table lives on the CPU
-        return t, w.to(self.device, torch.float32)
-
+    # ---------------------------------------------------------------- one step, in named parts
     def train_step(self) -> None:
-        cfg = self.config
-        g = self.gen
-        idx = torch.randint(0, self.data.shape[0], (cfg.batch_size,), generator=g, device=g.device).to(self.device)
-        t_drawn, iw = self.sample_t(cfg.batch_size)
-        noise = torch.randn((cfg.batch_size,) + tuple(self.data.shape[1:]), generator=g, device=g.device).to(self.device)
-        t = t_drawn.to(self.device)
-        x0 = self.data[idx]
-        a, s = self._a[t], self._s[t]
-        x_t = a * x0 + s * noise
-        if cfg.target == "eps":
-            target = noise
-        elif cfg.target == "x0":
-            target = x0
-        else:
-            target = a * noise - s * x0
-        pred = self.forward(x_t, t)
-        mse = (pred - target).square().flatten(1).mean(1)
-        per_sample = self._w[t] * mse
-        if iw is not None:
-            per_sample = per_sample * iw
-        loss = per_sample.mean()
+        """One optimizer step of every member: draw, form x_t, predict, weigh, step, track."""
+        idx, t, iw, noise = self.draw()
+        x0 = self.batch(idx)
+        x_t = self.noised(x0, t, noise)
+        mse = self.error(self.predict(x_t, t), x0, noise, t)     # (K, B): unweighted MSE in each member's target space
+        loss = self.weigh(mse, t, iw)                           # (K,): each member's weighted batch loss
+        self.optimise(loss)
+        self.track(t, mse, loss)
+
+    def draw(self):
+        """Each member's batch indices, steps t and noise, from its own generator: (K, B), (K, B), (K, B, ...);
+        the importance weights 1 / (T p(t)) as (K, B), or None when no member samples t by importance."""
+        n, shape = self.config.batch_size, tuple(self.data.shape[2:])
+        idx, t, iw, noise = zip(*(m.draw(n, self.data.shape[1], shape) for m in self.members))
+        iw = None if all(w is None for w in iw) else torch.stack(
+            [torch.ones(n, dtype=torch.float64) if w is None else w for w in iw]).to(self.device, self._w.dtype)
+        return torch.stack(idx).to(self.device), torch.stack(t).to(self.device), iw, torch.stack(noise).to(self.device)
+
+    def batch(self, idx: torch.Tensor) -> torch.Tensor:
+        """x0, (K, B, ...): row k holds member k's examples ``idx[k]`` of its data."""
+        if self.data.shape[0] == 1:
+            return self.data[0][idx]
+        return self.data[torch.arange(self.K, device=self.device)[:, None], idx]
+
+    def noised(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """x_t = sqrt(alpha-bar_t) x0 + sqrt(1 - alpha-bar_t) eps (Ho et al. 2020, eq. 4)."""
+        return self._a[t] * x0 + self._s[t] * noise
+
+    def predict(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """The model's output for every member; a single model is called as it is, on row 0."""
+        if not self.family:
+            return self.forward(x_t[0], t[0]).unsqueeze(0)
+        return self.forward(x_t, t)
+
+    def error(self, pred, x0, noise, t) -> torch.Tensor:
+        """Per-sample MSE against each member's target: eps, x0, or v = sqrt(abar_t) eps - sqrt(1 - abar_t) x0."""
+        c = lambda table: table.gather(1, t).reshape(t.shape + (1,) * (x0.dim() - 2))
+        target = c(self._c_noise) * noise + c(self._c_x0) * x0
+        return (pred - target).square().flatten(2).mean(2)
+
+    def weigh(self, mse: torch.Tensor, t: torch.Tensor, iw) -> torch.Tensor:
+        """Each member's loss: the batch mean of w[t] MSE (times 1 / (T p(t)) where t is drawn by importance)."""
+        per_sample = self._w.gather(1, t) * mse
+        return (per_sample if iw is None else per_sample * iw).mean(1)
+
+    def optimise(self, loss: torch.Tensor) -> None:
+        """Adam on the sum of the members' losses (they share no parameter: each gets its own gradient), then the EMA."""
         self.opt.zero_grad(set_to_none=True)
-        loss.backward()
+        loss.sum().backward()
         self.opt.step()
         self.step += 1
-        decay = min(cfg.ema_decay, (1 + self.step) / (10 + self.step))     # EMA warm-up
+        decay = min(self.config.ema_decay, (1 + self.step) / (10 + self.step))     # EMA warm-up
         with torch.no_grad():
             torch._foreach_lerp_(self._ema_params, self._params, 1 - decay)
+
+    def track(self, t: torch.Tensor, mse: torch.Tensor, loss: torch.Tensor) -> None:
+        """Per-t running means, the importance tables, the logged loss; the first non-finite loss (no host sync)."""
         self.tracker.update(t, mse.detach())
-        if self.sampler is not None:
-            self.sampler.update(t_drawn, (self._w[t] * mse).detach())
-        self._loss_sum += loss.detach()
-        # remember the first step whose loss is not finite, without a host sync (checked at each log)
-        self._first_bad = torch.where((self._first_bad < 0) & ~torch.isfinite(loss.detach()),
+        for k, m in enumerate(self.members):
+            if m.sampler is not None:
+                m.sampler.update(t[k], (self._w[k][t[k]] * mse[k]).detach())
+        loss = loss.detach()
+        self._loss_sum += loss
+        self._first_bad = torch.where((self._first_bad < 0) & ~torch.isfinite(loss),
                                       torch.full_like(self._first_bad, self.step), self._first_bad)
 
     def check_finite(self) -> None:
         """Raise ``FloatingPointError`` naming the first step whose loss was NaN or infinite."""
-        first = int(self._first_bad)
-        if first >= 0:
-            cfg = self.config
-            raise FloatingPointError(
-                f"the training loss became NaN or infinite at step {first} (target={cfg.target!r}, "
-                f"weighting={cfg.weighting!r}, lr={cfg.lr:g}): likely causes are a learning rate too large for this "
-                "weighting, or weights that span many orders of magnitude (try a smaller lr or the simple weighting)")
+        for k, first in enumerate(self._first_bad.tolist()):
+            if first >= 0:
+                cfg = self.configs[k]
+                raise FloatingPointError(
+                    f"the training loss became NaN or infinite at step {first} (target={cfg.target!r}, "
+                    f"weighting={cfg.weighting!r}, lr={cfg.lr:g}): likely causes are a learning rate too large for this "
+                    "weighting, or weights that span many orders of magnitude (try a smaller lr or the simple weighting)")
 
     def _log(self, window: int) -> None:
         self.check_finite()
         self.log_steps.append(self.step)
         self.log_seconds.append(self.seconds)
-        self.log_loss.append(float(self._loss_sum) / window)
+        self.log_loss.append([v / window for v in self._loss_sum.tolist()])
         self._loss_sum.zero_()
         self.bins.append(self.tracker.snapshot())
 
     # ---------------------------------------------------------------- the loop
+    @policy
     def run(self, progress: bool = True, checkpoint_path: str | None = None, checkpoint_every: int | None = None,
-            on_step=None) -> TrainResult:
-        """Train until ``config.steps`` or ``config.seconds``; returns a :class:`TrainResult`.
+            on_step=None):
+        """Train until ``config.steps`` or ``config.seconds``; returns a :class:`TrainResult` (a list of them,
+        one per member, for a family).
 
         ``progress``: a text progress bar on stderr with the time left (plain text, so a saved
         notebook shows the final count, not a widget that needs a kernel). ``on_step(trainer)`` is
         called after every step (e.g. to keep snapshots of the EMA model).
         """
-        import sys
-
-        from tqdm.std import tqdm
-
         cfg = self.config
-        total = cfg.steps
-        bar = tqdm(total=total, initial=self.step, disable=not progress, desc=f"{cfg.target}/{cfg.weighting}",
-                   file=sys.stderr, mininterval=1.0, ncols=90, ascii=" #", unit="step")
+        bar = progress_bar(cfg.steps, self.step, progress, "/".join(f"{c.target}/{c.weighting}" for c in self.configs))
         start = time.perf_counter() - self.seconds
         window = 0
         self.model.train()
@@ -373,35 +440,42 @@ class Trainer:
                 self._log(window)
                 window = 0
                 bar.update(cfg.log_every)
-                bar.set_postfix(loss=f"{self.log_loss[-1]:.4f}", refresh=False)
+                bar.set_postfix(loss=f"{sum(self.log_loss[-1]):.4f}", refresh=False)
             if checkpoint_path and checkpoint_every and self.step % checkpoint_every == 0:
                 self.save(checkpoint_path)
         if window:
             self._log(window)
         bar.close()
-        return self.result()
+        return self.results() if self.family else self.result()
+
+    def ema_models(self) -> list:
+        """Each member's EMA model as a plain module (copies, on the CPU, in eval mode)."""
+        return [m.to("cpu").eval() for m in _members_of(self.ema, self.family)]
+
+    def results(self) -> list:
+        """A :class:`TrainResult` per member (copies, on the CPU)."""
+        bins = torch.stack(self.bins) if self.bins else torch.empty(0, self.K, self.tracker.n_bins)
+        return [TrainResult(model=m.to("cpu").eval(), ema=e, steps=self.step, seconds=self.seconds, device=str(self.device),
+                            log_steps=list(self.log_steps), log_seconds=list(self.log_seconds),
+                            log_loss=[row[k] for row in self.log_loss], bin_history=bins[:, k].clone(),
+                            bin_edges=list(self.tracker.bin_edges), config=asdict(self.configs[k]))
+                for k, (m, e) in enumerate(zip(_members_of(self.model, self.family), self.ema_models()))]
 
     def result(self) -> TrainResult:
-        cpu = torch.device("cpu")
-        return TrainResult(model=copy.deepcopy(self.model).to(cpu).eval(), ema=copy.deepcopy(self.ema).to(cpu).eval(),
-                           steps=self.step, seconds=self.seconds, device=str(self.device),
-                           log_steps=list(self.log_steps), log_seconds=list(self.log_seconds), log_loss=list(self.log_loss),
-                           bin_history=torch.stack(self.bins) if self.bins else torch.empty(0, self.tracker.n_bins),
-                           bin_edges=list(self.tracker.bin_edges), config=asdict(self.config))
+        return self.results()[0]              # the run's TrainResult (for a family, member 0's)
 
     # ---------------------------------------------------------------- checkpoints
     def state_dict(self) -> dict:
         return {
             "model": self.model.state_dict(), "ema": self.ema.state_dict(), "opt": self.opt.state_dict(),
-            "step": self.step, "seconds": self.seconds, "generator": self.gen.get_state(),
-            "generator_device": self.gen.device.type,
-            "log_steps": list(self.log_steps), "log_seconds": list(self.log_seconds), "log_loss": list(self.log_loss),
-            "bins": [b.clone() for b in self.bins],
+            "step": self.step, "seconds": self.seconds, "K": self.K,
+            "generators": [m.gen.get_state() for m in self.members], "generator_device": self.members[0].gen.device.type,
+            "samplers": [m.sampler.state_dict() if m.sampler is not None else None for m in self.members],
+            "sampler_generators": [m.sampler_gen.get_state() for m in self.members],
+            "log_steps": list(self.log_steps), "log_seconds": list(self.log_seconds), "log_loss": [list(r) for r in self.log_loss],
+            "bins": [b.clone() for b in self.bins], "loss_sum": self._loss_sum.cpu(),
             "tracker": {"sums": self.tracker.sums.cpu(), "counts": self.tracker.counts.cpu()},
-            "loss_sum": self._loss_sum.cpu(),
-            "sampler": self.sampler.state_dict() if self.sampler is not None else None,
-            "sampler_generator": self._sampler_gen.get_state(),
-            "T": self.schedule.T, "config": {k: v for k, v in asdict(self.config).items() if k != "weighting_params"},
+            "T": self.schedule.T, "configs": [{k: v for k, v in asdict(c).items() if k != "weighting_params"} for c in self.configs],
         }
 
     def save(self, path: str) -> None:
@@ -413,37 +487,145 @@ class Trainer:
 
     def load(self, path: str) -> "Trainer":
         """Restore a checkpoint written by :meth:`save` (loaded with ``weights_only=True``)."""
-        if not isinstance(path, (str, os.PathLike)):
-            raise bad_type("path", path, "path must be a file name")
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except (OSError, RuntimeError, EOFError) as err:
-            raise bad("path", str(path), f"cannot read a checkpoint there ({type(err).__name__}: {str(err)[:80]})") from None
-        theirs = state.get("config", {})
-        for key in ("target", "weighting", "batch_size"):
-            if key in theirs and theirs[key] != getattr(self.config, key):
-                raise bad("path", str(path), f"the checkpoint was trained with {key}={theirs[key]!r}, this trainer has "
-                                             f"{key}={getattr(self.config, key)!r}")
-        if state.get("T", self.schedule.T) != self.schedule.T:
-            raise bad("path", str(path), f"the checkpoint is of a T = {state['T']} run; this trainer's schedule has "
-                                         f"T = {self.schedule.T}")
-        saved_on = state.get("generator_device", "cpu")
-        if saved_on != self.gen.device.type:
-            raise bad("path", path, f"this checkpoint's random stream was drawn on {saved_on} and this trainer draws on "
-                                    f"{self.gen.device.type}; resume it with device='{saved_on}'")
+        state = _read_checkpoint(path)
+        _check_checkpoint_fits(path, state, self)
         self.model.load_state_dict(state["model"]); self.ema.load_state_dict(state["ema"])
         self.opt.load_state_dict(state["opt"])
         self.step, self.seconds = int(state["step"]), float(state["seconds"])
-        self.gen.set_state(state["generator"])
-        self.log_steps, self.log_seconds, self.log_loss = list(state["log_steps"]), list(state["log_seconds"]), list(state["log_loss"])
-        self.bins = list(state["bins"])
+        for m, g, s, sg in zip(self.members, state["generators"], state["samplers"], state["sampler_generators"]):
+            m.gen.set_state(g); m.sampler_gen.set_state(sg)
+            if m.sampler is not None and s is not None:
+                m.sampler.load_state_dict(s)
+        self.log_steps, self.log_seconds = list(state["log_steps"]), list(state["log_seconds"])
+        self.log_loss, self.bins = [list(r) for r in state["log_loss"]], list(state["bins"])
         self.tracker.sums.copy_(state["tracker"]["sums"]); self.tracker.counts.copy_(state["tracker"]["counts"])
         self._loss_sum.copy_(state["loss_sum"])
-        if self.sampler is not None and state["sampler"] is not None:
-            self.sampler.load_state_dict(state["sampler"])
-        if "sampler_generator" in state:
-            self._sampler_gen.set_state(state["sampler_generator"])
         return self
+
+
+def _members_of(net: nn.Module, family: bool) -> list:
+    return [net.member(k) for k in range(net.K)] if family else [copy.deepcopy(net)]
+
+
+def _finite_weight(schedule: NoiseSchedule, config: TrainConfig) -> torch.Tensor:
+    """The member's per-t loss weight in its target's space, refused where it is not finite."""
+    w = weight(schedule, config.weighting, config.target, **config.weighting_params)
+    if not torch.isfinite(w[1:]).all():
+        t_bad = int((~torch.isfinite(w[1:])).nonzero()[0]) + 1
+        raise bad("weighting_params", config.weighting_params,
+                  f"weighting {config.weighting!r} with these parameters is {float(w[t_bad])} at t = {t_bad}: "
+                  "training on it gives an infinite loss (for the VLB with sigma='beta_tilde', keep clip_t1=True)")
+    return w
+
+
+def _family_arguments(model, data, config):
+    """``(models, datas, configs)`` checked: one model, data tensor and config, or K of each (data may be shared)."""
+    family = isinstance(model, (list, tuple))
+    models = list(model) if family else [model]
+    configs = (list(config) if isinstance(config, (list, tuple)) else None) if family else [config]
+    if family and (configs is None or len(configs) != len(models) or not models):
+        raise bad("config", Desc(f"{type(config).__name__}"), f"a family of {len(models)} models needs a list of "
+                                                               f"{len(models)} TrainConfigs, one per model")
+    for c in configs:
+        if not isinstance(c, TrainConfig):
+            raise bad_type("config", c, "config must be a TrainConfig (a list of them for a family)")
+        c.validate()
+    for key in SHARED:
+        values = {repr(getattr(c, key)) for c in configs}
+        if len(values) > 1:
+            raise bad("config", Desc(f"configs with {key} = {', '.join(sorted(values))}"),
+                      f"the models of a family step together: their configs must agree on {', '.join(SHARED)}")
+    for m in models:
+        check_module("model", m)
+    datas = list(data) if family and isinstance(data, (list, tuple)) else [data]
+    if len(datas) not in (1, len(models)):
+        raise bad("data", Desc(f"a list of {len(datas)} tensors"), f"give one data tensor, or one per model ({len(models)})")
+    datas = [check_data("data", d) for d in datas]
+    if len({tuple(d.shape) for d in datas}) > 1:
+        raise bad("data", Desc("tensors of different shapes"), "every member's data must have one shape (N, ...)")
+    for m in models:
+        check_model_fits("data", datas[0], m)
+    return models, datas, configs
+
+
+def _read_checkpoint(path) -> dict:
+    if not isinstance(path, (str, os.PathLike)):
+        raise bad_type("path", path, "path must be a file name")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, EOFError, ValueError, IndexError, KeyError, UnicodeDecodeError, pickle.UnpicklingError) as err:
+        raise bad("path", str(path), f"cannot read a checkpoint there ({type(err).__name__}: {str(err)[:80]})") from None
+    if not isinstance(state, dict) or "configs" not in state or "generators" not in state:
+        raise bad("path", str(path), "this file is not a checkpoint written by Trainer.save")
+    return state
+
+
+def _check_checkpoint_fits(path, state: dict, trainer: Trainer) -> None:
+    if state.get("K", 1) != trainer.K:
+        raise bad("path", str(path), f"the checkpoint holds {state.get('K', 1)} models, this trainer {trainer.K}")
+    for theirs, ours in zip(state["configs"], trainer.configs):
+        for key in ("target", "weighting", "batch_size"):
+            if key in theirs and theirs[key] != getattr(ours, key):
+                raise bad("path", str(path), f"the checkpoint was trained with {key}={theirs[key]!r}, this trainer has "
+                                             f"{key}={getattr(ours, key)!r}")
+    if state.get("T", trainer.schedule.T) != trainer.schedule.T:
+        raise bad("path", str(path), f"the checkpoint is of a T = {state['T']} run; this trainer's schedule has "
+                                     f"T = {trainer.schedule.T}")
+    saved_on, ours = state.get("generator_device", "cpu"), trainer.members[0].gen.device.type
+    if saved_on != ours:
+        raise bad("path", path, f"this checkpoint's random stream was drawn on {saved_on} and this trainer draws on "
+                                f"{ours}; resume it with device='{saved_on}'")
+
+
+def progress_bar(total, initial: int, show: bool, desc: str):
+    """A plain-text progress bar on stderr with the time left (a saved notebook shows its last line)."""
+    import sys
+
+    from tqdm.std import tqdm
+
+    return tqdm(total=total, initial=initial, disable=not show, desc=desc, file=sys.stderr, mininterval=1.0, ncols=90,
+                ascii=" #", unit="step")
+
+
+def train_family(models: list, data, schedule: NoiseSchedule, configs: list, progress: bool = True,
+                 on_step=None) -> list:
+    """Train the K models a notebook compares, as batched families side by side; one :class:`TrainResult` each.
+
+    The K members are split into :func:`ddpm_edu.threads.workers` groups (one per core by default); each
+    group is one :class:`Trainer` (a batched family, or a single model), and the groups train at the same
+    time, one worker thread each, every torch operation on one thread. Each member ends as it would have
+    alone: how it is grouped changes nothing but the time. ``data``: one tensor, or one per model.
+    """
+    if not isinstance(models, (list, tuple)) or not models:
+        raise bad_type("models", models, "models must be a non-empty list of models (one per member)")
+    _family_arguments(list(models), data, configs)
+    k, per_data = len(models), isinstance(data, (list, tuple))
+    plan = []                       # per worker: [(trainer, the members it trains)], run one after the other
+    for g in split(k):
+        if len(g) > 1 and all(isinstance(models[i], MLPDenoiser) for i in g):        # one batched family
+            plan.append([(Trainer([models[i] for i in g], [data[i] for i in g] if per_data else data, schedule,
+                                  [configs[i] for i in g]), g)])
+        else:                                                                       # a single model (or not stackable)
+            plan.append([(Trainer(models[i], data[i] if per_data else data, schedule, configs[i]), [i]) for i in g])
+    trainers = [tr for work in plan for tr, _ in work]
+    bar = progress_bar(configs[0].steps, 0, progress, f"{k} models, {len(plan)} side by side")
+    shown = [0]
+
+    def poll():
+        done = min(tr.step for tr in trainers)
+        bar.update(done - shown[0])
+        shown[0] = done
+
+    outs = side_by_side([lambda work=work: [tr.run(progress=False, on_step=on_step) for tr, _ in work] for work in plan],
+                        poll=poll)
+    poll()
+    bar.close()
+    results = [None] * k
+    for work, out in zip(plan, outs):
+        for (_, g), res in zip(work, out):
+            for i, r in zip(g, res if isinstance(res, list) else [res]):
+                results[i] = r
+    return results
 
 
 def train(model: nn.Module, data: torch.Tensor, schedule: NoiseSchedule, config: TrainConfig | None = None,
@@ -472,6 +654,7 @@ class PerTLoss:
     n: int
 
 
+@policy
 @torch.no_grad()
 def evaluate_per_t(model: nn.Module, data: torch.Tensor, schedule: NoiseSchedule, target: str, t_values=None,
                    n: int = 512, seed: int = 1234, device=None) -> PerTLoss:
@@ -530,6 +713,7 @@ def _per_t_loop(model, schedule, target, t_values, x0, noise, dev):
     return loss, err
 
 
+@policy
 def gradient_noise(model: nn.Module, data: torch.Tensor, schedule: NoiseSchedule, target: str = "eps",
                    weighting: str = "simple", weighting_params: dict | None = None, batch_size: int = 256,
                    n_batches: int = 32, seed: int = 0) -> dict:

@@ -17,9 +17,10 @@ from dataclasses import dataclass
 
 import torch
 
-from ._checks import MAX_N, Desc, bad, check_bool, check_choice, check_data, check_generator, check_int, check_model_fits, check_module, check_real, check_schedule, check_tensor
+from ._checks import MAX_N, Desc, bad, check_bool, check_choice, check_data, check_generator, check_int, check_model_fits, check_module, check_real, check_tensor
 from .diffusion import TARGETS, model_mean, q_posterior
-from .schedules import NoiseSchedule
+from .schedules import NoiseSchedule, check_schedule
+from .threads import policy, side_by_side, workers
 
 LN2 = math.log(2.0)
 
@@ -125,6 +126,7 @@ def _model_logvar(schedule: NoiseSchedule, sigma: str, clip_t1: bool) -> torch.T
     return logvar
 
 
+@policy
 @torch.no_grad()
 def bound_terms(model, x0: torch.Tensor, schedule: NoiseSchedule, target: str = "eps", sigma: str = "beta",
                 generator: torch.Generator | None = None, levels: int | None = 256, clip_t1: bool = True,
@@ -141,7 +143,7 @@ def bound_terms(model, x0: torch.Tensor, schedule: NoiseSchedule, target: str = 
     check_choice("sigma", sigma, ("beta", "beta_tilde"))
     check_generator("generator", generator)
     clip_t1 = check_bool("clip_t1", clip_t1)
-    chunk = check_int("chunk", chunk, 1, schedule.T)
+    chunk = min(check_int("chunk", chunk, 1, MAX_N), schedule.T)    # a chunk longer than T is all of T
     if levels is not None:
         levels = check_int("levels", levels, 2, 2 ** 16)
     from .sampling import _model_device
@@ -161,18 +163,20 @@ def bound_terms(model, x0: torch.Tensor, schedule: NoiseSchedule, target: str = 
     prior = normal_kl(ab_T.sqrt() * x0, torch.log(schedule.one_minus_alpha_bars[T]), 0.0, 0.0).flatten(1).sum(1) * to_bits
     terms = torch.zeros(B, T + 1, dtype=torch.float64)
     model.eval()
-    for start in range(1, T + 1, chunk):
+    shape1 = (1,) * (x0.dim() - 1)
+
+    def chunk_terms(start: int, noise: torch.Tensor) -> torch.Tensor:
+        """The terms of steps start..start + n - 1 for every example, (B, n) in bits/dim."""
         ts = torch.arange(start, min(start + chunk, T + 1))
         n = len(ts)
         tt = ts.repeat_interleave(B)                              # (n * B,)
-        xx = x0.repeat(n, *([1] * (x0.dim() - 1)))                 # (n * B, ...)
-        noise = torch.randn(xx.shape, generator=generator, dtype=torch.float64)
-        a = schedule.alpha_bars[tt].sqrt().reshape(-1, *([1] * (x0.dim() - 1)))
-        s = schedule.one_minus_alpha_bars[tt].sqrt().reshape(-1, *([1] * (x0.dim() - 1)))
+        xx = x0.repeat(n, *shape1)                                 # (n * B, ...)
+        a = schedule.alpha_bars[tt].sqrt().reshape(-1, *shape1)
+        s = schedule.one_minus_alpha_bars[tt].sqrt().reshape(-1, *shape1)
         x_t = a * xx + s * noise
         pred = model(x_t.to(dev, torch.float32), tt.to(dev)).to("cpu", torch.float64)
         mu_theta = model_mean(schedule, pred, x_t, tt, source=target)
-        lv = logvar[tt].reshape(-1, *([1] * (x0.dim() - 1))).expand_as(xx)
+        lv = logvar[tt].reshape(-1, *shape1).expand_as(xx)
         out = torch.empty(n * B, dtype=torch.float64)
         later = tt >= 2
         if later.any():
@@ -189,7 +193,18 @@ def bound_terms(model, x0: torch.Tensor, schedule: NoiseSchedule, target: str = 
             else:
                 ll = discretized_gaussian_log_likelihood(xx[first], mu_theta[first], 0.5 * lv[first], levels)
                 out[first] = -ll.flatten(1).sum(1)
-        terms[:, start:start + n] = out.reshape(n, B).T * to_bits
+        return out.reshape(n, B).T * to_bits
+
+    # chunks of steps, evaluated side by side in waves (one per worker): the noise of each wave is drawn first,
+    # in step order, so the result does not depend on how many cores computed it
+    starts = list(range(1, T + 1, chunk))
+    wave = workers(len(starts))
+    for i in range(0, len(starts), wave):
+        noises = [torch.randn((min(chunk, T + 1 - start) * B,) + tuple(x0.shape[1:]), generator=generator,
+                              dtype=torch.float64) for start in starts[i:i + wave]]
+        done = side_by_side([lambda start=start, z=z: chunk_terms(start, z) for start, z in zip(starts[i:i + wave], noises)])
+        for start, part in zip(starts[i:i + wave], done):
+            terms[:, start:start + part.shape[1]] = part
     return BoundTerms(prior=prior, terms=terms, sigma=sigma)
 
 

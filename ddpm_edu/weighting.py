@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 import torch
 
-from ._checks import Desc, bad, bad_type, check_bool, check_choice, check_real, check_schedule, check_tensor
-from .schedules import NoiseSchedule
+from ._checks import Desc, bad, bad_type, check_bool, check_choice, check_real, check_tensor
+from .schedules import NoiseSchedule, check_schedule
 
 SPACES = ("eps", "x0", "v")
 

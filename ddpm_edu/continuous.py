@@ -295,7 +295,7 @@ def ancestral_sample_lambda(model: ObjectiveModel, lam_grid, shape, n: int, gene
 @torch.no_grad()
 def sample_objectives(models: list, lam_grid, shape, n: int, generators: list, clip_x0: float | None = 1.0) -> list:
     """:func:`ancestral_sample_lambda` for K models at once (groups side by side); member k draws
-    from ``generators[k]`` and gets what it would alone. Returns K tensors (n, *shape), float64."""
+    from ``generators[k]`` and gets what it would alone (to float32 rounding). Returns K tensors (n, *shape), float64."""
     if not isinstance(models, (list, tuple)) or not models or not all(isinstance(m, ObjectiveModel) for m in models):
         raise bad_type("model", models, "model must be an ObjectiveModel (train_objective returns one)")
     if not isinstance(generators, (list, tuple)) or len(generators) != len(models):
@@ -319,24 +319,22 @@ def sample_objectives(models: list, lam_grid, shape, n: int, generators: list, c
 
 
 def _reverse_chain(models: list, lam: torch.Tensor, shape, n: int, generators: list, clip_x0) -> list:
-    """The reverse chain for the members of one group, stepped together (each network called as it is: see
+    """The reverse chains of one group's members, one level at a time (each network called as it is: see
     :func:`ddpm_edu.sampling.sample_family` for why sampling does not stack them)."""
-    z = torch.stack([torch.randn((n,) + tuple(shape), generator=g, dtype=torch.float64) for g in generators])
+    z = [torch.randn((n,) + tuple(shape), generator=g, dtype=torch.float64) for g in generators]
     for k in range(lam.numel()):
         lt = lam[k]
         a_t, s_t = torch.sigmoid(lt).sqrt(), torch.sigmoid(-lt).sqrt()
         lv = torch.full((n,), float(lt))
-        zf = z.float()
-        eps = torch.stack([m.eps(zf[i], lv) for i, m in enumerate(models)])
-        x_hat = (z - s_t * eps.double()) / a_t
+        x_hat = [(zi - s_t * m.eps(zi.float(), lv).double()) / a_t for m, zi in zip(models, z)]
         if clip_x0 is not None:
-            x_hat = x_hat.clamp(-clip_x0, clip_x0)
+            x_hat = [x.clamp(-clip_x0, clip_x0) for x in x_hat]
         if k == lam.numel() - 1:
-            return list(x_hat)
+            return x_hat
         c_z, c_x, std = posterior_step(float(lt), float(lam[k + 1]))
-        z = c_z * z + c_x * x_hat + std * torch.stack([torch.randn(z.shape[1:], generator=g, dtype=torch.float64)
-                                                        for g in generators])
-    return list(z)
+        z = [c_z * zi + c_x * x + std * torch.randn(zi.shape, generator=g, dtype=torch.float64)
+             for zi, x, g in zip(z, x_hat, generators)]
+    return z
 
 
 def ddpm_lambda_grid(steps: int = 1000) -> torch.Tensor:

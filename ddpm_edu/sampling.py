@@ -52,7 +52,8 @@ def sample_family(models: list, schedule: NoiseSchedule, shape, n: int, targets:
                   generators: list | None = None, device=None, clip_x0: float | None = None, return_path: bool = False) -> list:
     """n ancestral samples from each of K models: the members are split into groups sampled side by side
     (:func:`ddpm_edu.threads.split`), each group's chains stepped together; member k draws from
-    ``generators[k]`` and gets exactly what :func:`ancestral_sample` would give it alone. Returns K tensors
+    ``generators[k]`` and gets what :func:`ancestral_sample` would give it alone (the same draws and steps;
+    float32 matrix products may differ in the last bit with the memory layout). Returns K tensors
     (n, *shape), float64 on the CPU (with ``return_path``: K pairs (samples, path)).
 
     Each member's network is called as it is, not stacked: at n = 1000 a stacked forward pass
@@ -102,28 +103,27 @@ def _to_x0(target: str, x, pred, a: float, s: float):
 
 
 def _chain(models, schedule, shape, n, targets, sigma, generators, dev, clip_x0, return_path) -> list:
-    """The reverse chain t = T..1 for the K members of one group, stepped together."""
+    """The reverse chains t = T..1 of one group's members, one step at a time: eq. 7 with x0 from the model
+    (see model_mean), plus sigma_t z for t > 1."""
     var = schedule.betas if sigma == "beta" else schedule.posterior_variance
-    # per-t scalars, precomputed once: the loop below is eq. 7 with x0 from the model (see model_mean)
-    a = schedule.alpha_bars.sqrt().tolist()
+    a = schedule.alpha_bars.sqrt().tolist()                    # per-t scalars, precomputed once
     s_ = schedule.one_minus_alpha_bars.sqrt().tolist()
     c0, ct = (c.tolist() for c in posterior_coefficients(schedule))
     std = var.sqrt().tolist()
-    K = len(targets)
-    x = torch.stack([torch.randn((n,) + tuple(shape), generator=g, dtype=torch.float64) for g in generators]).to(dev, torch.float32)
-    path = [x.cpu().double()] if return_path else None
+    x = [torch.randn((n,) + tuple(shape), generator=g, dtype=torch.float64).to(dev, torch.float32) for g in generators]
+    paths = [[xi.cpu().double()] for xi in x] if return_path else None
     for m in models:
         m.eval()
     tt = torch.empty(n, dtype=torch.int64, device=dev)
     for t in range(schedule.T, 0, -1):
         tt.fill_(t)
-        x0 = torch.stack([_to_x0(target, x[k], m(x[k], tt), a[t], s_[t]) for k, (m, target) in enumerate(zip(models, targets))])
-        if clip_x0 is not None:
-            x0 = x0.clamp(-clip_x0, clip_x0)
-        x = c0[t] * x0 + ct[t] * x
-        if t > 1:
-            x = x + std[t] * torch.stack([torch.randn(x.shape[1:], generator=g) for g in generators]).to(dev)
-        if return_path:
-            path.append(x.cpu().double())
-    x = x.cpu().double()
-    return [(x[k], [p[k] for p in path]) if return_path else x[k] for k in range(K)]
+        for k, (m, target, g) in enumerate(zip(models, targets, generators)):
+            x0 = _to_x0(target, x[k], m(x[k], tt), a[t], s_[t])
+            if clip_x0 is not None:
+                x0 = x0.clamp(-clip_x0, clip_x0)
+            x[k] = c0[t] * x0 + ct[t] * x[k]
+            if t > 1:
+                x[k] = x[k] + std[t] * torch.randn(x[k].shape, generator=g).to(dev)
+            if return_path:
+                paths[k].append(x[k].cpu().double())
+    return [(xi.cpu().double(), p) for xi, p in zip(x, paths)] if return_path else [xi.cpu().double() for xi in x]

@@ -55,7 +55,7 @@ def setting(value=None):
     if value is None:
         name, value = ENV, os.environ.get(ENV, "").strip() or "auto"
         if value != "auto":
-            if not value.isdigit():
+            if not value.isdigit() or not 1 <= int(value) <= MAX_THREADS:
                 raise bad(ENV, value, f"{ENV} must be 'auto' or a number of threads from 1 to {MAX_THREADS}")
             value = int(value)
     if value == "auto":

@@ -270,6 +270,64 @@ class _nothing:
         return False
 
 
+def run_notebook(path, fast: bool = False, timeout: float = 3600.0) -> float:
+    """Seconds to execute one notebook in a fresh kernel (classroom mode unless ``fast``), in a temporary folder."""
+    import os
+    import shutil
+    import tempfile
+
+    import nbformat
+    from nbclient import NotebookClient
+
+    keep = {k: os.environ.get(k) for k in ("DDPM_EDU_FAST", "MPLBACKEND")}
+    os.environ["DDPM_EDU_FAST"] = "1" if fast else "0"
+    os.environ.pop("MPLBACKEND", None)
+    try:
+        with tempfile.TemporaryDirectory(prefix="ddpm-edu-bench-") as tmp:
+            copy = shutil.copy(path, tmp)
+            nb = nbformat.read(copy, as_version=4)
+            t0 = time.perf_counter()
+            NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": tmp}}).execute()
+            return time.perf_counter() - t0
+    finally:
+        for k, v in keep.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def notebook_rows(fast: bool = False, names=None) -> tuple:
+    """``(rows, reference)``: each notebook's seconds quiet and beside one busy process (:class:`busy_process`),
+    and the textbook step's steps/s (one thread) measured quiet and loaded in the same run."""
+    from .course import notebooks
+    from .threads import using
+
+    x = digits()[0]
+    sched = NoiseSchedule.linear()
+    torch.manual_seed(0)
+    ref = reference_step_fn(MLPDenoiser(64), x, sched)
+    paths = [p for p in notebooks() if names is None or any(p.name.startswith(n) for n in names)]
+    rows, reference = {p.name: [None, None] for p in paths}, [None, None]
+    for column, loaded in enumerate((False, True)):
+        with (busy_process(limit=7200) if loaded else _nothing()):
+            with using(1):
+                reference[column] = steps_per_second(ref, torch.device("cpu"), repeats=3)
+            for p in paths:
+                rows[p.name][column] = run_notebook(p, fast=fast)
+    return [(name, q, l) for name, (q, l) in rows.items()], tuple(reference)
+
+
+def print_notebook_table(fast: bool = False, names=None) -> None:
+    rows, (ref_quiet, ref_loaded) = notebook_rows(fast=fast, names=names)
+    mode = "fast mode" if fast else "classroom mode (DDPM_EDU_FAST=0)"
+    print(f"notebooks in {mode}, each in a fresh kernel; loaded: beside one busy process")
+    print(f"{'notebook':42s} {'quiet s':>8s} {'loaded s':>9s} {'loaded/quiet':>13s}")
+    for name, quiet, loaded in rows:
+        print(f"{name:42s} {quiet:8.1f} {loaded:9.1f} {loaded / quiet:13.2f}")
+    print(f"{'textbook step (1 thread), steps/s':42s} {ref_quiet:8.0f} {ref_loaded:9.0f}")
+
+
 def main(seconds: float | None = None, device: str | None = None, width: int = 128, compile_cpu: bool = False,
          threads_table: bool = True) -> int:
     from ._checks import check_int

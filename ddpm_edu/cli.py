@@ -1,10 +1,15 @@
-"""``python -m ddpm_edu train ...`` for headless runs, ``python -m ddpm_edu bench`` for speed figures.
+"""``ddpm-edu`` (= ``python -m ddpm_edu``): the course, headless runs and speed figures.
 
-    python -m ddpm_edu train --data digits --steps 4000 --seed 0 --out runs/eps
+    ddpm-edu notebooks [DIR] [--force]
+        copies the course's notebooks into DIR (default ./ddpm-edu-notebooks); a notebook you changed is kept
+    ddpm-edu lab [DIR]
+        the same, then opens JupyterLab there (needs the lab extra: pip install "ddpm-edu[lab]")
+    ddpm-edu train --data digits --steps 4000 --seed 0 --out runs/eps
         writes runs/eps/metrics.json, runs/eps/samples.npy and runs/eps/{per_t,training,heatmap,samples}.png
-    python -m ddpm_edu bench [--seconds 30] [--device cpu]
-        prints steps/s of our step and of a textbook step, seconds until the per-t curve settles,
-        and how long an explorer takes to redraw
+    ddpm-edu bench [--seconds 30] [--device cpu] [--notebooks]
+        prints steps/s of our step and of a textbook step for each thread count, quiet and beside a busy
+        process, seconds until the per-t curve settles, and the explorers' redraw time; --notebooks times
+        every notebook in classroom mode, quiet and loaded
 
 A user error (a bad flag value, an unusable --out) prints one line naming the flag, the value and
 what is allowed, and exits with status 2; it never prints a traceback.
@@ -113,7 +118,8 @@ def _flag_message(err: Exception) -> str:
 _FLAG_OF = {"steps": "steps", "seconds": "seconds", "seed": "seed", "T": "T", "width": "width", "lr": "lr",
             "batch_size": "batch-size", "target": "target", "weighting": "weighting", "data": "data",
             "device": "device", "gamma": "param gamma", "k": "param k", "sigma": "param sigma", "clip_t1": "param clip_t1",
-            "weighting_params": "param", "ema_decay": "ema"}
+            "weighting_params": "param", "ema_decay": "ema", "threads": "threads", "DDPM_EDU_THREADS": "threads",
+            "folder": "dir"}
 
 
 def _train(args) -> int:
@@ -171,7 +177,7 @@ def figures(exp) -> dict:
     figs["training.png"] = fig
     fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
     im = plotting.bin_heatmap(ax, exp)
-    fig.colorbar(im, ax=ax, label="log10(loss / final value)")
+    plotting.heatmap_colorbar(fig, im, ax)
     figs["heatmap.png"] = fig
     fig, axes = plt.subplots(1, 2, figsize=(10, 5.9), layout="constrained")
     plotting.samples_beside_real(axes, exp)
@@ -180,17 +186,51 @@ def figures(exp) -> dict:
 
 
 def _bench(args) -> int:
-    from .bench import main as bench_main
+    from . import bench
     from .training import pick_device
 
     if args.device is not None:
         pick_device(args.device)              # a bad device is a one-line error before anything runs
-    return bench_main(seconds=args.seconds, device=args.device, width=args.width, compile_cpu=args.compile)
+    if args.notebooks:
+        bench.print_notebook_table(fast=args.fast)
+        return 0
+    return bench.main(seconds=args.seconds, device=args.device, width=args.width, compile_cpu=args.compile)
+
+
+def _notebooks(args) -> int:
+    from .course import copy_notebooks
+
+    report = copy_notebooks(args.dir, force=args.force)
+    for line in report.lines():
+        print(line)
+    if args.command == "notebooks":
+        print(f"open them with: ddpm-edu lab {args.dir} (or jupyter lab {args.dir})")
+        return 0
+    import importlib.util
+    import subprocess
+
+    if importlib.util.find_spec("jupyterlab") is None:
+        raise UserError("JupyterLab is not installed here: pip install \"ddpm-edu[lab]\" (or open the folder in "
+                        "any Jupyter you have)")
+    print(f"starting JupyterLab in {report.folder} (stop it with Ctrl-C)", flush=True)
+    return subprocess.call([sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={report.folder}"])
+
+
+def _threads(value):
+    """--threads: 'auto' or a number, set for this process as DDPM_EDU_THREADS (ddpm_edu.threads)."""
+    from .threads import ENV, setting
+
+    if value is not None:
+        os.environ[ENV] = str(setting("auto" if value == "auto" else int(value) if value.isdigit() else value))
 
 
 def build_parser() -> argparse.ArgumentParser:
     fmt = _Help
-    parser = _Parser(prog="python -m ddpm_edu", description="ddpm-edu: headless runs and benchmarks", formatter_class=fmt)
+    from . import __version__
+
+    parser = _Parser(prog="ddpm-edu", description="ddpm-edu: the course's notebooks, headless runs and benchmarks",
+                     formatter_class=fmt)
+    parser.add_argument("--version", action="version", version=f"ddpm-edu {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     tr = sub.add_parser("train", help="train a tiny model; write metrics.json, samples.npy and figures", formatter_class=fmt)
     tr.add_argument("--data", default="digits", choices=DATASETS, help="data set")
@@ -217,6 +257,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--out", required=True, help="output folder (created if missing)")
     tr.add_argument("--compile", action="store_true", help="compile the model's forward pass with torch.compile")
     tr.add_argument("--quiet", action="store_true", help="no progress bar")
+    tr.add_argument("--threads", default=None, metavar="N",
+                    help="'auto' or a number of threads for torch while training (default: DDPM_EDU_THREADS, else "
+                         "auto: one thread per operation, measured fastest on a busy machine)")
     be = sub.add_parser("bench", help="training speed, time-to-stable-curve and explorer redraw time", formatter_class=fmt)
     be.add_argument("--seconds", type=_positive_float, default=None,
                     help="time budget for the convergence run (default: 30)")
@@ -224,12 +267,26 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--width", type=_int_at_least(1), default=DEFAULTS["width"], help="hidden width of the network")
     be.add_argument("--compile", action="store_true",
                     help="time torch.compile on the CPU too (always done on CUDA; about 20 s of compiling per mode)")
+    be.add_argument("--threads", default=None, metavar="N", help="as for train (default: DDPM_EDU_THREADS, else auto)")
+    be.add_argument("--notebooks", action="store_true",
+                    help="instead: execute every notebook in classroom mode, quiet and then beside a busy process, "
+                         "and print their times with the textbook step's steps/s (about 10 minutes)")
+    be.add_argument("--fast", action="store_true", help="with --notebooks: fast mode (DDPM_EDU_FAST=1) instead")
+    for name, what in (("notebooks", "copy the course's notebooks into a folder"),
+                       ("lab", "copy the course's notebooks into a folder and open JupyterLab there")):
+        nb = sub.add_parser(name, help=what, formatter_class=fmt)
+        nb.add_argument("dir", nargs="?", default="ddpm-edu-notebooks", help="the folder (created if missing)")
+        nb.add_argument("--force", action="store_true",
+                        help="replace notebooks you changed, after saving each as NAME.backup-DATE.ipynb beside it")
     return parser
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        _threads(getattr(args, "threads", None))
+        if args.command in ("notebooks", "lab"):
+            return _notebooks(args)
         return _train(args) if args.command == "train" else _bench(args)
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
@@ -238,7 +295,7 @@ def main(argv=None) -> int:
     except FloatingPointError as err:
         print(f"error: {err}", file=sys.stderr)
     except OSError as err:
-        print(f"error: cannot write the results: {err}", file=sys.stderr)
+        print(f"error: cannot write there: {err}", file=sys.stderr)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -252,6 +252,7 @@ def train_objectives(nets: list, data: torch.Tensor, names: list, steps: int, se
     return runs
 
 
+@policy
 @torch.no_grad()
 def eps_loss_per_lambda(model: ObjectiveModel, data: torch.Tensor, lam_values, n: int = 512, seed: int = 1234):
     """``(mean, stderr)`` of the per-dimension eps-MSE at each lambda, the same examples and noise at every lambda."""

@@ -162,10 +162,11 @@ EXERCISES = {
                      "objectives.LAMBDA_RANGE, then np.interp); look for a bump near lambda = -3."),
     "07.2": Exercise("07", "An objective weights the x0-MSE by SNR = e^lambda. Its weight on the eps-MSE, as a function w(lam)?",
                      "function", "x0-MSE = e^(-lambda) eps-MSE (notebook 02: eps-MSE = SNR x0-MSE)."),
-    "07.3": Exercise("07", "SD3's effective weighting p(lambda) w(lambda) at lambda = 0 (m = 0, s = 1, not normalised)?",
+    "07.3": Exercise("07", "SD3's effective weighting p(lambda) w(lambda) at lambda = 0 (m = 0, s = 1, not normalised; "
+                           "two significant digits are enough)?",
                      "number", "At lambda = 0, t = 1/2. p(lambda) = p_t(t) |dt/dlambda| with |dt/dlambda| = "
                      "sech^2(lambda/4) / 8; the logit-normal density is exp(-logit(t)^2 / 2) / (sqrt(2 pi) t (1 - t)); "
-                     "the velocity target's eps-weight is w = (1 + e^(-lambda/2))^2."),
+                     "the velocity target's eps-weight is w = (1 + e^(-lambda/2))^2.", rel_tol=0.01),
 }
 
 _SOLUTIONS = {

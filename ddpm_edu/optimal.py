@@ -26,6 +26,7 @@ from torch import nn
 from ._checks import MAX_N, Desc, bad, bad_type, check_choice, check_generator, check_int, check_real, check_tensor, check_timesteps
 from .diffusion import TARGETS, convert
 from .schedules import NoiseSchedule, check_schedule
+from .threads import policy
 
 
 class GaussianMixture:
@@ -96,6 +97,7 @@ class GaussianMixture:
         tr_cov = self.dim * self.std ** 2 * s2 / v + c1 * c1 * spread.clamp_min(0)
         return mean, tr_cov
 
+    @policy
     def optimal_loss(self, schedule: NoiseSchedule, t_values, n: int = 2000, seed: int = 0, space: str = "eps",
                      chunk: int = 512):
         """Bayes-optimal per-dimension MSE in ``space`` at each t: ``(mean, stderr)`` tensors.
@@ -186,6 +188,7 @@ class GaussianData:
         centred = x - mean
         return cls(mean, centred.T @ centred / x.shape[0])
 
+    @policy
     def optimal_loss(self, schedule: NoiseSchedule, t_values, space: str = "eps") -> torch.Tensor:
         """The exact per-dimension floor at each t (no sampling)."""
         check_schedule("schedule", schedule)

@@ -120,7 +120,8 @@ def bin_heatmap(ax, exp, relative: bool = True):
 
     With ``relative=True`` each bin is divided by its *final* value, so every bin's remaining fall is
     visible on one colour scale (raw values differ by orders of magnitude between bins); the colour
-    scale is capped at a factor 10 so the first transient does not swamp the rest.
+    scale is capped at a factor 10 so the first transient does not swamp the rest (and below the final
+    value, at 0): draw its bar with :func:`heatmap_colorbar`, which shows both caps.
     """
     h = exp.train.bin_history.numpy().T
     if relative:
@@ -137,6 +138,12 @@ def bin_heatmap(ax, exp, relative: bool = True):
     integer_axis(ax, "x"); integer_axis(ax, "y")
     ax.set_title("log10(loss / its final value), per t-bin" if relative else "log10 loss per t-bin")
     return im
+
+
+def heatmap_colorbar(fig, im, ax):
+    """The colour bar of :func:`bin_heatmap`: its scale is capped at both ends (0 and 1, a factor 10), and the
+    bar says so with arrows at both ends (values beyond them get the end colours)."""
+    return fig.colorbar(im, ax=ax, extend="both", label="log10(loss / final value), capped at 0 and 1")
 
 
 def digit_grid(samples: torch.Tensor, rows: int = 10, cols: int = 10) -> np.ndarray:

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from ._checks import MAX_N, Desc, bad, bad_type, check_choice, check_int, check_real, check_tensor
+from .threads import policy
 
 K_NEIGHBOURS = 3
 COPY_DISTANCE = 0.1
@@ -159,6 +160,7 @@ def _images(name, x) -> torch.Tensor:
     return x.reshape(x.shape[0], -1)
 
 
+@policy
 def digit_report(samples, held_out, train, seed: int = 0) -> dict:
     """FDD, precision, recall and copy share of ``samples``, with the real floor and noise on the same scale.
 
@@ -210,6 +212,7 @@ def energy_distance(x, y) -> float:
     return max(0.0, float(2 * torch.cdist(x, y).mean() - torch.cdist(x, x).mean() - torch.cdist(y, y).mean()))
 
 
+@policy
 def toy_report(samples, held_out, seed: int = 0) -> dict:
     """Energy distance of ``samples`` to half of ``held_out``, and the floor: the other half against it."""
     real = _images("held_out", held_out)
@@ -226,6 +229,7 @@ def toy_report(samples, held_out, seed: int = 0) -> dict:
             "real": energy_distance(held_b, held_a), "n": n}
 
 
+@policy
 def sample_quality(data_name: str, samples, held_out, train=None, seed: int = 0) -> dict:
     """The report for ``data_name``: :func:`digit_report` (needs ``train``) or :func:`toy_report`."""
     from .data import DATASETS

@@ -24,6 +24,7 @@ alpha = sp.Symbol(r"alpha_t", positive=True)
 abar_prev = sp.Symbol(r"\bar{\alpha}_{t-1}", positive=True)
 abar = sp.Symbol(r"\bar{\alpha}_t", positive=True)
 sigma2 = sp.Symbol(r"\sigma_t^2", positive=True)
+beta_t = sp.Symbol(r"beta_t", positive=True)          # for display: the positive forms, with beta_t = 1 - alpha_t
 d = sp.Symbol("d", positive=True, integer=True)
 
 
@@ -281,34 +282,53 @@ def noise_matching() -> Derivation:
     sigma_t^2 = beta_t gives lambda_t = beta_t / (2 alpha_t (1 - alpha-bar_t));
     sigma_t^2 = beta-tilde_t gives beta_t / (2 alpha_t (1 - alpha-bar_{t-1})) = (SNR_{t-1}/SNR_t - 1)/2.
     The simple loss sets lambda_t = 1.
+
+    The steps are displayed, and the results kept, in their positive form (every factor positive, beta_t
+    and 1 - alpha-bar): SymPy's ``simplify`` writes them with negated factors, (alpha_t - 1) / (2 alpha_t
+    (alpha-bar_{t-1} - 1)), which is the same number but reads as a sign to worry about, and which in
+    floating point at alpha-bar_0 = 1 gives -inf (a negative number over +0.0). The positive form gives
+    +inf, as the limit does. The proofs tie each positive form to SymPy's own derivation.
     """
     beta = 1 - alpha
     abar_t = alpha * abar_prev
     mu_tilde = (xt - beta / sp.sqrt(1 - abar_t) * eps) / sp.sqrt(alpha)
     mu_theta = (xt - beta / sp.sqrt(1 - abar_t) * eps_theta) / sp.sqrt(alpha)
-    sq = sp.factor(sp.simplify((mu_tilde - mu_theta) ** 2))
+    sq = sp.factor(sp.simplify((mu_tilde - mu_theta) ** 2))               # SymPy's own form
     lam = (1 - alpha) ** 2 / (2 * sigma2 * alpha * (1 - abar_t))
     kl_mean_part = (mu_tilde - mu_theta) ** 2 / (2 * sigma2)
     lam_beta = sp.simplify(lam.subs(sigma2, beta))
     beta_tilde = (1 - abar_prev) / (1 - abar_t) * beta
     lam_tilde = sp.simplify(lam.subs(sigma2, beta_tilde))
     snr = lambda ab: ab / (1 - ab)
+    # the positive forms, displayed with beta_t and abar_t, kept as results in alpha_t and abar_{t-1}
+    shown = {"sq": beta_t ** 2 / (alpha * (1 - abar)) * (eps - eps_theta) ** 2,
+             "lam": beta_t ** 2 / (2 * sigma2 * alpha * (1 - abar)),
+             "lam_beta": beta_t / (2 * alpha * (1 - abar)), "lam_tilde": beta_t / (2 * alpha * (1 - abar_prev))}
+    in_alphas = lambda e: e.subs({beta_t: 1 - alpha, abar: alpha * abar_prev})
+    pos_beta = (1 - alpha) / (2 * alpha * (1 - alpha * abar_prev))
+    pos_tilde = (1 - alpha) / (2 * alpha * (1 - abar_prev))
+    shown["mu"] = (xt - beta_t / sp.sqrt(1 - abar) * eps) / sp.sqrt(alpha)
     steps = {
-        r"$\tilde\mu_t$ in eps form": mu_tilde,
-        r"$\lVert \tilde\mu_t - \mu_\theta \rVert^2$": sq,
-        r"$\lambda_t$": lam,
-        r"$\lambda_t$ with $\sigma_t^2 = \beta_t$": lam_beta,
-        r"$\lambda_t$ with $\sigma_t^2 = \tilde\beta_t$": lam_tilde,
+        r"$\tilde\mu_t$ in eps form": shown["mu"],
+        r"$\lVert \tilde\mu_t - \mu_\theta \rVert^2$": shown["sq"],
+        r"$\lambda_t$": shown["lam"],
+        r"$\lambda_t$ with $\sigma_t^2 = \beta_t$": shown["lam_beta"],
+        r"$\lambda_t$ with $\sigma_t^2 = \tilde\beta_t$": shown["lam_tilde"],
     }
     proofs = {
-        "||mu-tilde - mu_theta||^2 = (1-alpha)^2/(alpha(1-abar)) (eps-eps_theta)^2":
-            sq - (1 - alpha) ** 2 / (alpha * (1 - abar_t)) * (eps - eps_theta) ** 2,
+        "mu-tilde in eps form = (x_t - beta eps / sqrt(1-abar_t)) / sqrt(alpha_t)": mu_tilde - in_alphas(shown["mu"]),
+        "||mu-tilde - mu_theta||^2 = beta^2/(alpha(1-abar)) (eps-eps_theta)^2": sq - in_alphas(shown["sq"]),
         "KL mean part = lambda_t (eps - eps_theta)^2": kl_mean_part - lam * (eps - eps_theta) ** 2,
-        "sigma^2 = beta: lambda = beta/(2 alpha (1-abar_t))": lam_beta - beta / (2 * alpha * (1 - abar_t)),
-        "sigma^2 = beta-tilde: lambda = beta/(2 alpha (1-abar_{t-1}))": lam_tilde - beta / (2 * alpha * (1 - abar_prev)),
+        "lambda_t = beta^2/(2 sigma^2 alpha (1-abar_t))": lam - in_alphas(shown["lam"]),
+        "sigma^2 = beta: lambda = beta/(2 alpha (1-abar_t))": lam_beta - in_alphas(shown["lam_beta"]),
+        "sigma^2 = beta-tilde: lambda = beta/(2 alpha (1-abar_{t-1}))": lam_tilde - in_alphas(shown["lam_tilde"]),
         "sigma^2 = beta-tilde: lambda = (SNR_{t-1}/SNR_t - 1)/2": lam_tilde - (snr(abar_prev) / snr(abar_t) - 1) / 2,
+        "the kept results are SymPy's": (lam_beta - pos_beta) + (lam_tilde - pos_tilde),
     }
-    return Derivation("noise matching", steps, proofs, {"lambda": lam, "lambda_beta": lam_beta, "lambda_beta_tilde": lam_tilde})
+    return Derivation("noise matching", steps, proofs,
+                      {"lambda": lam, "lambda_beta": pos_beta, "lambda_beta_tilde": pos_tilde,
+                       "lambda_beta_tilde_simplified": lam_tilde},
+                      latex_names={beta_t: r"\beta_t", abar: r"\bar{\alpha}_t"})
 
 
 # ----------------------------------------------------------------------------- 5. eps / x0 / v

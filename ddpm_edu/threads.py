@@ -17,8 +17,10 @@ the same, 2 workers        772 x    518 x
 So the default (``"auto"``) is:
 
 * every torch operation runs on **one thread** while the package trains, samples or evaluates
-  (``torch.set_num_threads(1)`` for the call, restored after): it loses a little when the machine is
-  quiet and nothing when it is busy, and a run gives the same numbers on any number of cores;
+  (``torch.set_num_threads(1)`` for the call, and numpy's BLAS too, restored after): it loses a little
+  when the machine is quiet and nothing when it is busy, and a run gives the same numbers on any number
+  of cores. (The sample-quality figures, which run scikit-learn on numpy, took 2.8 s quiet and 22 s beside
+  one busy process with numpy's two BLAS threads, on a 2-core CPU machine.)
 * a **family** of models (the models a notebook compares, :func:`ddpm_edu.training.train_family`) is
   split into groups trained side by side, one worker thread per core, each on one thread: every core
   is used, and a busy core slows its own group only.
@@ -86,16 +88,21 @@ def split(k: int, value=None) -> list:
 
 @contextlib.contextmanager
 def using(n: int):
-    """Run the block with ``torch.set_num_threads(n)``, then restore the caller's setting."""
+    """Run the block with ``torch.set_num_threads(n)`` and every BLAS and OpenMP pool of the process (numpy's,
+    which scikit-learn uses for the sample-quality features) limited to n threads (``threadpoolctl``), then
+    restore the caller's settings."""
+    from threadpoolctl import threadpool_limits
+
     n = check_int("n", n, 1, MAX_THREADS)
     before = torch.get_num_threads()
-    if n != before:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        if torch.get_num_threads() != before:
-            torch.set_num_threads(before)
+    with threadpool_limits(limits=n):
+        if n != before:
+            torch.set_num_threads(n)
+        try:
+            yield
+        finally:
+            if torch.get_num_threads() != before:
+                torch.set_num_threads(before)
 
 
 def policy(fn):

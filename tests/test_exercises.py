@@ -49,6 +49,7 @@ def test_solutions_match_independent_values():
     assert check("07.1", max(at_minus_5, key=at_minus_5.get))
     assert check("07.3", float(O.effective_weighting("sd3", np.array([0.0]))[0]))
     assert math.isclose(_SOLUTIONS["07.3"](), 0.7978845608, rel_tol=1e-9)      # sqrt(2 / pi)
+    assert check("07.3", 0.8) and not check("07.3", 0.78)         # a hand answer to two digits passes, a wrong one not
 
 
 def test_answers_of_the_wrong_type_or_that_raise_do_not_crash():

@@ -143,3 +143,22 @@ def test_objective_densities_are_proved_and_match_the_numeric_ones():
     assert np.allclose(sp.lambdify(S.lam_sym, d.results["flow_matching"], "numpy")(lam), O.lambda_density("flow_matching", lam))
     slopes = d.results["edm_slope_values"]                 # EDM's p w rises at the noisy end, falls at the clean end
     assert slopes[-6] > 0 > slopes[6]
+
+
+def test_lambda_is_shown_and_kept_in_its_positive_form_which_gives_plus_inf_at_t1_in_floating_point():
+    """SymPy's simplified form of the beta-tilde weight, (alpha - 1)/(2 alpha (abar_{t-1} - 1)), is a negative
+    number over +0.0 at t = 1 and evaluates to -inf; the positive form the notebook shows evaluates to +inf."""
+    d = S.noise_matching()
+    a, ab = np.meshgrid(np.linspace(0.01, 0.99, 9), np.linspace(0.01, 0.99, 9))
+
+    def every_factor_positive(expr):
+        return all(np.all(sp.lambdify([S.alpha, S.abar_prev], f)(a, ab) > 0) for f in sp.Mul.make_args(expr))
+    assert every_factor_positive(d.results["lambda_beta"]) and every_factor_positive(d.results["lambda_beta_tilde"])
+    assert not every_factor_positive(d.results["lambda_beta_tilde_simplified"])       # what simplify gives
+    assert all("- 1" not in d.step_latex(k) and "+ 1" not in d.step_latex(k) for k in d.steps)
+    alpha_1 = np.array([1 - 1e-4])
+    with np.errstate(divide="ignore"):
+        positive = sp.lambdify([S.alpha, S.abar_prev], d.results["lambda_beta_tilde"])(alpha_1, np.array([1.0]))
+        simplified = sp.lambdify([S.alpha, S.abar_prev], d.results["lambda_beta_tilde_simplified"])(alpha_1, np.array([1.0]))
+    assert positive[0] == np.inf and simplified[0] == -np.inf
+

@@ -61,22 +61,22 @@ def sample_family(models: list, schedule: NoiseSchedule, shape, n: int, targets:
     machine (its activations no longer fit the core's cache), so only training stacks the members."""
     if not isinstance(models, (list, tuple)) or not models:
         raise bad_type("models", models, "models must be a non-empty list of models")
-    for m in models:
-        check_module("model", m)
+    for i, m in enumerate(models):
+        check_module(f"models[{i}]", m)
     check_schedule("schedule", schedule)
     shape = check_shape("shape", shape)
     if not isinstance(targets, (list, tuple)) or len(targets) != len(models):
         raise bad("targets", targets, f"give one target per model ({len(models)})")
-    for target in targets:
-        check_choice("target", target, TARGETS)
+    for i, target in enumerate(targets):
+        check_choice(f"targets[{i}]", target, TARGETS)
     check_choice("sigma", sigma, ("beta", "beta_tilde"))
     n = check_int("n", n, 1, MAX_N)
     generators = [None] * len(models) if generators is None else list(generators)
     if len(generators) != len(models):
         raise bad("generators", Desc(f"{len(generators)} generators"), f"give one generator per model ({len(models)})")
-    for g in generators:
+    for i, g in enumerate(generators):
         if g is not None:
-            check_generator("generator", g)
+            check_generator(f"generators[{i}]", g)
     if clip_x0 is not None:
         clip_x0 = check_real("clip_x0", clip_x0, low=0)
     for m in models:

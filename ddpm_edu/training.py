@@ -535,8 +535,8 @@ def _family_arguments(model, data, config):
         if len(values) > 1:
             raise bad("config", Desc(f"configs with {key} = {', '.join(sorted(values))}"),
                       f"the models of a family step together: their configs must agree on {', '.join(SHARED)}")
-    for m in models:
-        check_module("model", m)
+    for i, m in enumerate(models):
+        check_module(f"model[{i}]" if family else "model", m)
     datas = list(data) if family and isinstance(data, (list, tuple)) else [data]
     if len(datas) not in (1, len(models)):
         raise bad("data", Desc(f"a list of {len(datas)} tensors"), f"give one data tensor, or one per model ({len(models)})")

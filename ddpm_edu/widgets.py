@@ -1,58 +1,89 @@
-"""The ipywidgets explorers of notebooks 01, 03 and 07.
+"""The explorers of notebooks 01, 03 and 07: widgets that compute and draw their figure in the page.
 
-Each ``*_explorer()`` returns an :class:`Explorer` (an ``ipywidgets.VBox``) with handles a test or
-an instructor can use:
+``schedule_explorer()``, ``weighting_explorer()`` and ``objective_explorer()`` return anywidgets: an ES
+module (``ddpm_edu/static/explorers``, with the vendored uPlot) draws the figure on a canvas scaled by the
+screen's pixel ratio and computes every number it draws and prints, the same closed forms as this package
+(the tests hold them to 1e-9). A slider move never waits for a kernel, so the same explorer works in
+JupyterLab, Notebook 7, Voila, VS Code and Colab, and on the course site with no kernel at all.
 
-* ``box.controls``: ``{name: widget}``; set ``.value`` and the figure redraws in place;
-* ``box.image``: an ``ipywidgets.Image`` holding the figure as PNG bytes, rendered at twice its
-  display size so it stays sharp on a HiDPI screen or a projector;
-* ``box.readout``: an ``HTML`` line with the key numbers, or the message for a bad value;
-  ``box.readout_text`` is the same line as plain text (for ``print``);
-* ``box.data``: the arrays last drawn, ``box.error``: the last message (None when fine);
-* ``box.redraw()``: redraw by hand; ``box.last_seconds``: how long the last redraw took.
+The Python side is the contract:
 
-Speed: the figure is created once. A redraw updates the curves' data and draws only the curves
-onto a cached picture of everything else (axes, ticks, labels, legend: matplotlib "blitting").
-That picture is redrawn only when the frame changes (an axis limit, a label, the schedule kind);
-limits are rounded to a coarse grid so that small moves of a slider keep the frame.
+* the controls are synced traits, checked like every argument of the package: ``w.T = 500`` redraws the
+  page, moving the T slider sets ``w.T``; a bad value is a ValueError naming it;
+* ``w.readout_text``: the readout line for the current traits, computed here, by the package (the page
+  prints the same line); ``w.data``: the arrays the explorer draws, computed here; ``w.error``: None, or
+  the message the page shows for a setting it cannot draw (e.g. a schedule whose alpha-bar underflows);
+* ``w.controls``: ``{name: control}``, each with ``.value`` (read and set), ``.min``, ``.max``, ``.step``
+  or ``.options``: the sliders as the page shows them.
 
-Outside a live kernel (GitHub, nbconvert, the course site) an explorer shows a static PNG of its
-view at display time and one line on how to run it live (``_repr_mimebundle_``).
+Where no widget manager runs (GitHub's preview, a printed page), the output is a sharp (2x) picture of the
+current view drawn by matplotlib, with one line on how to run it live; the course site mounts the live
+explorer over that picture from the state saved beside it (``ddpm_edu/static/explorers/site.js``).
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import html
+import io
+import json
 import math
-import re
-import struct
-import time
-import zlib
+from pathlib import Path
 
-import ipywidgets as W
+import anywidget
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator, NullLocator
+import traitlets
 
-from ._checks import Desc, bad, check_choice, check_int, check_real
-from .plotting import LOG_SNR_LABEL, weighting_style
+from ._checks import bad, check_choice, check_int, check_real
 from .schedules import NoiseSchedule
 from .weighting import effective_weights, weighting_curves
 
-try:        # zlib-ng writes the same deflate format as zlib, about 5x faster at level 1 (png_bytes)
-    from zlib_ng import zlib_ng as _deflate
-except ImportError:                     # pragma: no cover - a platform without its wheel: zlib still works
-    _deflate = zlib
-
+STATIC = Path(__file__).resolve().parent / "static"
 SCHEDULE_KINDS = ("linear", "cosine", "scaled_linear", "sigmoid")
 T_MAX = 2000                      # the T sliders' range is 2..T_MAX
 CSS_DPI = 100                     # figure inches -> CSS pixels
-SCALE = 2                         # pixels per CSS pixel in the PNG (2x: sharp on HiDPI screens and projectors)
-LIVE_NOTE = "A static picture of this explorer: run the notebook (make lab) or make explore to move its controls."
+SCALE = 2                         # pixels per CSS pixel in the static picture (2x: sharp on HiDPI screens and projectors)
+VIEWS = ("schedule", "weighting", "objective")
+LIVE_NOTE = ("A picture of this explorer: it moves live where its page can run it (JupyterLab, Voila, Colab, "
+             "the course site): ddpm-edu lab, or make explore.")
 
 
+# ----------------------------------------------------------------------------- the page's module
+def _read(name: str) -> str:
+    return (STATIC / name).read_text(encoding="utf-8")
+
+
+def script(view: str | None = None) -> str:
+    """The code of one explorer (``view`` in VIEWS), or of all three with ``view=None``, as a plain script:
+    the vendored uPlot (a name of this script only), the shared core and the explorer(s), no exports.
+    The tests evaluate it in headless Chromium; :func:`bundle` adds the exports that make it a module."""
+    if view is not None:
+        check_choice("view", view, VIEWS)
+    parts = ["// ddpm-edu explorers; uPlot " + json.loads(_read("vendor/vendor.json"))["version"] +
+             " (MIT, see vendor/LICENSE-uPlot.txt) is wrapped so that it is a name of this module only.",
+             "const uPlot = (() => {\n" + _read("vendor/uPlot.iife.min.js") + "\nreturn uPlot;\n})();",
+             _read("explorers/core.js")]
+    for v in VIEWS if view is None else (view,):
+        parts.append(_read(f"explorers/{v}.js"))
+    return "\n".join(parts)
+
+
+@functools.lru_cache(maxsize=None)
+def bundle(view: str | None = None) -> str:
+    """The ES module of one explorer (``view`` in VIEWS: anywidget's ``_esm``, exporting ``render``), or with
+    ``view=None`` the course site's module, which mounts every explorer of a page (``site.js``)."""
+    tail = (_read("explorers/site.js") if view is None else f"export default {{ render: render{view.capitalize()} }};")
+    return script(view) + "\n" + tail + "\nexport { MATH };\n"
+
+
+@functools.lru_cache(maxsize=None)
+def stylesheet() -> str:
+    """uPlot's stylesheet and the explorers' own."""
+    return _read("vendor/uPlot.min.css") + "\n" + _read("explorers/explorers.css")
+
+
+# ----------------------------------------------------------------------------- numbers, as the page prints them
 def fmt_number(x: float, digits: int = 3) -> str:
     """``x`` with ``digits`` significant digits, in scientific notation outside 0.01..10^4.
 
@@ -83,131 +114,6 @@ def nice_ceil(x: float) -> float:
     return 10 * exp
 
 
-def log_limits(values) -> tuple:
-    """Log-axis limits on whole decades around the finite positive ``values`` (a stable frame)."""
-    v = np.asarray(values, dtype=float)
-    v = v[np.isfinite(v) & (v > 0)]
-    if v.size == 0:
-        return (0.1, 10.0)
-    lo, hi = math.floor(math.log10(v.min())), math.ceil(math.log10(v.max()))
-    if hi - lo < 1:
-        hi = lo + 1
-    return (10.0 ** lo, 10.0 ** hi)
-
-
-def step_limits(lo: float, hi: float, step: float) -> tuple:
-    """(lo, hi) widened to multiples of ``step``."""
-    a, b = step * math.floor(lo / step), step * math.ceil(hi / step)
-    return (a, b if b > a else a + step)
-
-
-def png_bytes(pixels) -> bytes:
-    """An (H, W, 3) RGB or (H, W, 4) RGBA uint8 array as a PNG file: 8 bits per channel, no interlace,
-    every row with filter type 0 (None), one IDAT chunk deflated at level 1 (PNG specification, W3C
-    2003, sections 5, 9 and 11.2).
-
-    Why not Pillow's encoder: it picks a filter per row, and on the weighting explorer's 1800 x 740
-    image that took 47-51 ms of a 60 ms redraw on a 2-core CPU machine. Taking matplotlib's RGBA
-    buffer as it is, with filter None and zlib-ng, takes about 6 ms. Dropping the alpha channel
-    would cost more than deflating it (a strided copy: 15-17 ms, in numpy or through Pillow). The
-    file is larger (223 KB against Pillow's 156 KB), well under a millisecond on a local connection.
-    Any PNG reader decodes it (the tests decode it with Pillow, pixel for pixel)."""
-    if (not isinstance(pixels, np.ndarray) or pixels.dtype != np.uint8 or pixels.ndim != 3
-            or pixels.shape[2] not in (3, 4) or 0 in pixels.shape):
-        raise bad("pixels", Desc(f"{type(pixels).__name__} {getattr(pixels, 'dtype', '')} of shape {getattr(pixels, 'shape', ())}"),
-                  "pixels must be a non-empty uint8 array of shape (H, W, 3) (RGB) or (H, W, 4) (RGBA)")
-    h, w, c = pixels.shape
-    rows = np.empty((h, 1 + c * w), np.uint8)
-    rows[:, 0] = 0                                              # filter type None
-    rows[:, 1:] = pixels.reshape(h, c * w)
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    color_type = 2 if c == 3 else 6                             # truecolour, truecolour with alpha
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, color_type, 0, 0, 0))
-            + chunk(b"IDAT", _deflate.compress(rows, 1)) + chunk(b"IEND", b""))
-
-
-class BlitFigure:
-    """A matplotlib figure that redraws only its ``animated`` artists while its frame is unchanged.
-
-    ``figsize`` in inches; the PNG is ``figsize * CSS_DPI * SCALE`` pixels and is meant to be shown
-    at ``css_width`` CSS pixels (half its pixel width: sharp at devicePixelRatio 2).
-    """
-
-    def __init__(self, figsize):
-        self.fig = Figure(figsize=figsize, dpi=CSS_DPI * SCALE)
-        self.canvas = FigureCanvasAgg(self.fig)
-        self.css_width = int(round(figsize[0] * CSS_DPI))
-        self.css_height = int(round(figsize[1] * CSS_DPI))
-        self.animated = []
-        self._backgrounds = {}          # frame key -> its pixels, so that a frame seen before is not drawn again
-        self.full_redraws = 0
-
-    MAX_FRAMES = 8
-
-    def animate(self, artist):
-        """Mark ``artist`` as drawn on every redraw (a curve), not part of the cached frame."""
-        artist.set_animated(True)
-        self.animated.append(artist)
-        return artist
-
-    def frame_key(self):
-        """What the cached background depends on: limits, scales, labels, titles, legends."""
-        key = []
-        for ax in self.fig.axes:
-            legend = ax.get_legend()
-            key.append((ax.get_xlim(), ax.get_ylim(), ax.get_xscale(), ax.get_yscale(), ax.get_xlabel(),
-                        ax.get_ylabel(), ax.get_title(),
-                        tuple(t.get_text() for t in legend.get_texts()) if legend else ()))
-        for legend in self.fig.legends:
-            key.append(tuple(t.get_text() for t in legend.get_texts()))
-        return tuple(key)
-
-    def png(self) -> bytes:
-        """Draw (the frame only if it changed, then the animated artists) and encode as PNG."""
-        key = self.frame_key()
-        if key not in self._backgrounds:
-            self.canvas.draw()                    # draws the frame: matplotlib skips animated artists
-            if len(self._backgrounds) >= self.MAX_FRAMES:          # keep the most recent frames only
-                self._backgrounds.pop(next(iter(self._backgrounds)))
-            self._backgrounds[key] = self.canvas.copy_from_bbox(self.fig.bbox)
-            self.full_redraws += 1
-        else:
-            self._backgrounds[key] = self._backgrounds.pop(key)   # most recently used last
-            self.canvas.restore_region(self._backgrounds[key])
-        for artist in self.animated:
-            if artist.get_visible():
-                self.fig.draw_artist(artist)
-        return png_bytes(np.asarray(self.canvas.buffer_rgba()))
-
-
-class Explorer(W.VBox):
-    """An explorer: controls, a readout line and a figure. See the module docstring for its handles."""
-
-    controls: dict
-    image: W.Image
-    readout: W.HTML
-
-    @property
-    def readout_text(self) -> str:
-        """The readout as plain text (tags removed, entities unescaped)."""
-        return html.unescape(re.sub(r"<[^>]+>", "", self.readout.value))
-
-    def _repr_mimebundle_(self, **kwargs):
-        """The live widget where a widget manager runs, a static PNG (2x) with a note elsewhere."""
-        data = super()._repr_mimebundle_(**kwargs) or {}
-        if self.image.value:
-            src = base64.b64encode(self.image.value).decode("ascii")
-            data["text/html"] = (
-                f'<div class="ddpm-edu-explorer-static"><p>{html.escape(self.readout_text)}</p>'
-                f'<img src="data:image/png;base64,{src}" width="{self.image.width}" '
-                f'alt="explorer figure (static)" style="max-width:100%;height:auto">'
-                f'<p><em>{html.escape(LIVE_NOTE)}</em></p></div>')
-        return data
-
-
 def make_schedule(kind: str, T: int, beta_start: float = 1e-4, beta_end: float = 0.02, s: float = 0.008) -> NoiseSchedule:
     """The schedule an explorer's controls describe; T must be >= 2 to draw a curve over t."""
     check_choice("kind", kind, SCHEDULE_KINDS)
@@ -219,6 +125,128 @@ def make_schedule(kind: str, T: int, beta_start: float = 1e-4, beta_end: float =
     return NoiseSchedule.by_name(kind, T=T)
 
 
+# ----------------------------------------------------------------------------- controls
+class Control:
+    """One control as the page shows it: ``.value`` reads and sets the explorer's trait."""
+
+    def __init__(self, widget, name: str, spec: dict):
+        self._widget, self.name, self.spec = widget, name, spec
+        self.label = spec["label"]
+        for key in ("min", "max", "step", "options", "base"):
+            if key in spec:
+                setattr(self, key, spec[key])
+
+    @property
+    def value(self):
+        return getattr(self._widget, self.name)
+
+    @value.setter
+    def value(self, v):
+        setattr(self._widget, self.name, v)
+
+    def __repr__(self):
+        return f"Control({self.name!r}, value={self.value!r})"
+
+
+def _slider(label, lo, hi, step, log=False):
+    spec = {"label": label, "min": lo, "max": hi, "step": step}
+    if log:
+        spec["base"] = 10
+    return spec
+
+
+class _Explorer(anywidget.AnyWidget):
+    """What the three explorers share: the stylesheet, checked traits, the package's readout and data."""
+    _css = traitlets.Unicode(stylesheet()).tag(sync=True)
+    VIEW = ""
+    CONTROLS: dict = {}
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.controls = {name: Control(self, name, spec) for name, spec in self.CONTROLS.items()}
+
+    def state(self) -> dict:
+        """The explorer's parameters, as the page gets them."""
+        return {name: getattr(self, name) for name in self.CONTROLS}
+
+    def _compute(self):
+        raise NotImplementedError
+
+    def _result(self):
+        key = tuple(self.state().items())
+        if getattr(self, "_cache_key", None) != key:
+            try:
+                self._cache = (self._compute(), None)
+            except ValueError as err:                  # a setting the page shows as a message, not a picture
+                self._cache = (None, str(err))
+            self._cache_key = key
+        return self._cache
+
+    @property
+    def data(self) -> dict:
+        """The arrays this explorer draws for the current traits (computed by the package)."""
+        out, err = self._result()
+        if err is not None:
+            raise ValueError(err)
+        return out[0]
+
+    @property
+    def readout_text(self) -> str:
+        """The readout line for the current traits, as the page prints it (plain text)."""
+        out, err = self._result()
+        return f"Cannot draw this: {err}" if err is not None else out[1]
+
+    @property
+    def error(self):
+        """None, or the message the page shows for a setting it cannot draw."""
+        return self._result()[1]
+
+    # ------------------------------------------------------------------ outside a live widget manager
+    def static_figure(self):
+        """The current view as a matplotlib figure (the picture shown where the page's module cannot run)."""
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+        fig = Figure(figsize=self.FIGSIZE, dpi=CSS_DPI * SCALE, layout="constrained")
+        FigureCanvasAgg(fig)
+        self._draw_static(fig)
+        return fig
+
+    def png(self) -> bytes:
+        fig = self.static_figure()
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=CSS_DPI * SCALE, facecolor="white")
+        return buf.getvalue()
+
+    def _repr_mimebundle_(self, **kwargs):
+        """The live widget where a widget manager runs; elsewhere a static 2x picture with one line on running it,
+        and the explorer's state, from which the course site mounts it live."""
+        data = super()._repr_mimebundle_(**kwargs) or {}
+        if isinstance(data, tuple):
+            data = data[0]
+        src = base64.b64encode(self.png()).decode("ascii")
+        width = int(round(self.FIGSIZE[0] * CSS_DPI))
+        state = html.escape(json.dumps(self.state()), quote=True)
+        data["text/html"] = (
+            f'<div class="ddpm-edu-explorer" data-view="{self.VIEW}" data-state="{state}">'
+            f'<p class="ddpm-edu-static-readout">{html.escape(self.readout_text)}</p>'
+            f'<img src="data:image/png;base64,{src}" width="{width}" alt="the {self.VIEW} explorer (a picture)" '
+            f'style="max-width:100%;height:auto"><p><em>{html.escape(LIVE_NOTE)}</em></p></div>')
+        return data
+
+
+def _choice(name, choices):
+    def check(self, proposal):
+        return check_choice(name, proposal["value"], choices)
+    return traitlets.validate(name)(check)
+
+
+def _real(name, lo, hi):
+    def check(self, proposal):
+        v = check_real(name, proposal["value"], low=lo, high=hi, low_open=False, high_open=False)
+        return v
+    return traitlets.validate(name)(check)
+
+
 def _check_T(T) -> int:
     T = check_int("T", T, 2)
     if T > T_MAX:
@@ -226,234 +254,225 @@ def _check_T(T) -> int:
     return T
 
 
-def _explorer(controls: dict, rows: list, figure: BlitFigure, draw) -> Explorer:
-    """Wire ``draw(values) -> (data, readout_html)`` to the controls (laid out in ``rows`` of names);
-    errors become a readable message in the readout instead of a traceback."""
-    image = W.Image(format="png", width=str(figure.css_width))
-    image.layout.max_width = "100%"
-    image.layout.height = "auto"
-    readout = W.HTML()
-    box = Explorer([W.HBox([controls[name] for name in row]) for row in rows] + [readout, image])
-    box.controls, box.image, box.readout, box.figure = controls, image, readout, figure
-    box.data, box.error, box.last_seconds = {}, None, 0.0
-
-    def redraw(*_):
-        start = time.perf_counter()
-        values = {name: w.value for name, w in controls.items()}
-        try:
-            data, text = draw(values)
-            png = figure.png()
-        except ValueError as err:      # a value the controls can still produce (gamma = 0, ...)
-            box.error = str(err)
-            readout.value = f'<span style="color:#b00020">Cannot draw this: {html.escape(str(err))}</span>'
-        except Exception as err:  # noqa: BLE001 - a widget must never die with a traceback
-            box.error = f"{type(err).__name__}: {err}"
-            readout.value = f'<span style="color:#b00020">Unexpected error: {html.escape(box.error)}</span>'
-        else:
-            box.error = None
-            box.data = data
-            readout.value = text
-            image.value = png
-        box.last_seconds = time.perf_counter() - start
-
-    for w in controls.values():
-        w.observe(redraw, names="value")
-    box.redraw = redraw
-    redraw()
-    return box
-
-
 # ----------------------------------------------------------------------------- notebook 01
-def schedule_explorer(kind: str = "linear", T: int = 1000) -> Explorer:
+class ScheduleExplorer(_Explorer):
     """Schedule kind, T, beta range (linear kinds) and cosine offset s; draws signal/noise and log-SNR.
 
     Left: sqrt(alpha-bar_t) (the signal's coefficient) and sqrt(1 - alpha-bar_t) (the noise's).
     Right: log-SNR_t. The readout gives alpha-bar_T, the log-SNR range and where signal = noise.
     """
-    check_choice("kind", kind, SCHEDULE_KINDS)
-    T = _check_T(T)
-    style = {"description_width": "initial"}
-    controls = {
-        "kind": W.Dropdown(options=SCHEDULE_KINDS, value=kind, description="schedule"),
-        "T": W.IntSlider(value=T, min=2, max=T_MAX, step=1, description="T", style=style),
-        "beta_start": W.FloatLogSlider(value=1e-4, base=10, min=-5, max=-1, step=0.05, description="beta_start",
-                                       readout_format=".1e", style=style),
-        # a browser snaps a log slider to min + k * step: keep the default 0.02 on that grid
-        "beta_end": W.FloatLogSlider(value=0.02, base=10, min=np.log10(0.02) - 1.5, max=np.log10(0.02) + 1.3, step=0.05,
-                                     description="beta_end", readout_format=".1e", style=style),
-        "s": W.FloatSlider(value=0.008, min=0.0, max=0.2, step=0.001, description="cosine s",
-                           readout_format=".3f", style=style),
-    }
-    fig = BlitFigure((9.0, 3.3))
-    fig.fig.subplots_adjust(left=0.075, right=0.975, bottom=0.27, top=0.91, wspace=0.22)
-    ax_sig, ax_snr = fig.fig.subplots(1, 2)
-    l_sig = fig.animate(ax_sig.plot([], [], color="C0", lw=1.8, label=r"signal $\sqrt{\bar\alpha_t}$")[0])
-    l_noise = fig.animate(ax_sig.plot([], [], color="C3", lw=1.8, ls="--", label=r"noise $\sqrt{1-\bar\alpha_t}$")[0])
-    l_snr = fig.animate(ax_snr.plot([], [], color="C2", lw=1.8, label=r"log-SNR$_t$")[0])
-    ax_sig.set_xlabel("t"); ax_sig.set_ylabel("coefficient in $x_t$"); ax_sig.set_ylim(-0.03, 1.03)
-    ax_sig.set_title("what $x_t$ is made of")
-    ax_snr.axhline(0, color="k", lw=0.8, ls=":")
-    ax_snr.set_xlabel("t"); ax_snr.set_ylabel(r"log-SNR$_t$"); ax_snr.set_title("log signal-to-noise ratio")
-    for ax in (ax_sig, ax_snr):
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))       # t is an integer, even for T = 2
-    fig.fig.legend(handles=[l_sig, l_noise, l_snr], loc="lower center", ncols=3, frameon=False)
+    _esm = traitlets.Unicode(bundle("schedule")).tag(sync=True)
+    VIEW, FIGSIZE = "schedule", (9.0, 3.4)
+    CONTROLS = {"kind": {"label": "schedule", "options": SCHEDULE_KINDS},
+                "T": _slider("T", 2, T_MAX, 1),
+                "beta_start": _slider("beta_start", -5.0, -1.0, 0.05, log=True),
+                # a browser snaps a slider to min + k * step: keep the default 0.02 on that grid
+                "beta_end": _slider("beta_end", math.log10(0.02) - 1.5, math.log10(0.02) + 1.3, 0.05, log=True),
+                "s": _slider("cosine s", 0.0, 0.2, 0.001)}
+    kind = traitlets.Any("linear").tag(sync=True)
+    T = traitlets.Any(1000).tag(sync=True)
+    beta_start = traitlets.Any(1e-4).tag(sync=True)
+    beta_end = traitlets.Any(0.02).tag(sync=True)
+    s = traitlets.Any(0.008).tag(sync=True)
+    _kind = _choice("kind", SCHEDULE_KINDS)
+    _beta_start = _real("beta_start", 1e-5, 0.1)
+    _beta_end = _real("beta_end", 10 ** (math.log10(0.02) - 1.5) * (1 - 1e-9), 10 ** (math.log10(0.02) + 1.3) * (1 + 1e-9))
+    _s = _real("s", 0.0, 0.2)
 
-    def draw(v):
-        linear_kind = v["kind"] in ("linear", "scaled_linear")
-        controls["beta_start"].disabled = controls["beta_end"].disabled = not linear_kind
-        controls["s"].disabled = v["kind"] != "cosine"
-        sched = make_schedule(v["kind"], v["T"], v["beta_start"], v["beta_end"], v["s"])
+    @traitlets.validate("T")
+    def _T(self, proposal):
+        return _check_T(proposal["value"])
+
+    def _compute(self):
+        sched = make_schedule(self.kind, self.T, self.beta_start, self.beta_end, self.s)
         t = np.arange(1, sched.T + 1)
         sig = sched.alpha_bars[1:].sqrt().numpy()
         noise = sched.one_minus_alpha_bars[1:].sqrt().numpy()
         log_snr = sched.log_snr[1:].numpy()
-        l_sig.set_data(t, sig); l_noise.set_data(t, noise); l_snr.set_data(t, log_snr)
-        for ax in (ax_sig, ax_snr):
-            ax.set_xlim(0, 1.02 * nice_ceil(sched.T))     # the last step (a spike, for cosine) off the frame
-        ax_snr.set_ylim(*step_limits(log_snr.min(), log_snr.max(), 2.0))
         cross = int(t[np.argmax(log_snr < 0)]) if (log_snr < 0).any() else None
-        text = (f"<b>{sched.name}</b>, T = {sched.T}: alpha-bar_T = {float(sched.alpha_bars[-1]):.3e}, "
+        text = (f"{sched.name}, T = {sched.T}: alpha-bar_T = {float(sched.alpha_bars[-1]):.3e}, "
                 f"log-SNR from {log_snr[0]:.2f} to {log_snr[-1]:.2f}"
                 + (f", signal = noise at t = {cross}" if cross else ", signal never falls below noise"))
         return {"t": t, "signal": sig, "noise": noise, "log_snr": log_snr, "schedule": sched}, text
 
-    return _explorer(controls, [["kind", "T"], ["beta_start", "beta_end", "s"]], fig, draw)
+    def _draw_static(self, fig):
+        from matplotlib.ticker import MaxNLocator
+        ax_sig, ax_snr = fig.subplots(1, 2)
+        if self.error is not None:
+            fig.suptitle(self.readout_text[:90])
+            return
+        d = self.data
+        l_sig = ax_sig.plot(d["t"], d["signal"], color="C0", lw=1.8, label=r"signal $\sqrt{\bar\alpha_t}$")[0]
+        l_noise = ax_sig.plot(d["t"], d["noise"], color="C3", lw=1.8, ls="--", label=r"noise $\sqrt{1-\bar\alpha_t}$")[0]
+        l_snr = ax_snr.plot(d["t"], d["log_snr"], color="C2", lw=1.8, label=r"log-SNR$_t$")[0]
+        ax_sig.set_xlabel("t"); ax_sig.set_ylabel("coefficient in $x_t$"); ax_sig.set_ylim(-0.03, 1.03)
+        ax_sig.set_title("what $x_t$ is made of")
+        ax_snr.axhline(0, color="k", lw=0.8, ls=":")
+        ax_snr.set_xlabel("t"); ax_snr.set_ylabel(r"log-SNR$_t$"); ax_snr.set_title("log signal-to-noise ratio")
+        for ax in (ax_sig, ax_snr):
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))       # t is an integer, even for T = 2
+        fig.legend(handles=[l_sig, l_noise, l_snr], loc="outside lower center", ncols=3, frameon=False)
+
+
+def schedule_explorer(kind: str = "linear", T: int = 1000) -> ScheduleExplorer:
+    """The schedule explorer (notebook 01): schedule kind, T, beta range and cosine offset; see :class:`ScheduleExplorer`."""
+    check_choice("kind", kind, SCHEDULE_KINDS)
+    return ScheduleExplorer(kind=kind, T=_check_T(T))
 
 
 # ----------------------------------------------------------------------------- notebook 03
-# static legend labels (parameters go in the readout, so moving a slider keeps the cached frame)
-WEIGHTING_LABELS = ("VLB, $\\sigma_t^2 = \\beta_t$", "VLB, $\\sigma_t^2 = \\tilde\\beta_t$", "simple",
-                    "Min-SNR-$\\gamma$", "P2 ($k$, $\\gamma_{P2}$)", "SNR")
 WEIGHTING_KINDS = ("VLB, sigma^2 = beta", "VLB, sigma^2 = beta-tilde", "simple", "Min-SNR", "P2", "SNR")
 
 
-def weighting_explorer(kind: str = "linear", T: int = 1000, space: str = "eps") -> Explorer:
+class WeightingExplorer(_Explorer):
     """Every weighting of ``weighting_curves`` on one log axis, in the chosen space and x-axis.
 
     Left: weights normalised to mean 1 over t (each curve divided by its own mean), against t or
     log-SNR. Right: the log-SNR density under uniform t (dashed) and each weighting times it: where
-    the objective really spends effort. The legend sits under the panels, never over a curve.
+    the objective really spends effort. The legends sit under the panels, never over a curve. Each
+    slider starts at its smallest valid value (gamma, k and the P2 exponent must be > 0).
     """
+    _esm = traitlets.Unicode(bundle("weighting")).tag(sync=True)
+    VIEW, FIGSIZE = "weighting", (9.0, 3.8)
+    CONTROLS = {"kind": {"label": "schedule", "options": SCHEDULE_KINDS},
+                "T": _slider("T", 2, T_MAX, 1),
+                "space": {"label": "loss space", "options": ("eps", "x0", "v")},
+                "axis": {"label": "x axis", "options": ("t", "log-SNR")},
+                "gamma": _slider("Min-SNR gamma", 0.5, 20.0, 0.5),
+                "k": _slider("P2 k", 0.1, 5.0, 0.1),
+                "p2_gamma": _slider("P2 gamma", 0.1, 2.0, 0.1)}
+    kind = traitlets.Any("linear").tag(sync=True)
+    T = traitlets.Any(1000).tag(sync=True)
+    space = traitlets.Any("eps").tag(sync=True)
+    axis = traitlets.Any("t").tag(sync=True)
+    gamma = traitlets.Any(5.0).tag(sync=True)
+    k = traitlets.Any(1.0).tag(sync=True)
+    p2_gamma = traitlets.Any(1.0).tag(sync=True)
+    _kind = _choice("kind", SCHEDULE_KINDS)
+    _space = _choice("space", ("eps", "x0", "v"))
+    _axis = _choice("axis", ("t", "log-SNR"))
+    _gamma = _real("gamma", 0.5, 20.0)
+    _k = _real("k", 0.1, 5.0)
+    _p2_gamma = _real("p2_gamma", 0.1, 2.0)
+
+    @traitlets.validate("T")
+    def _T(self, proposal):
+        return _check_T(proposal["value"])
+
+    def _compute(self):
+        sched = make_schedule(self.kind, self.T)
+        curves = weighting_curves(sched, self.space, gamma=self.gamma, k=self.k, p2_gamma=self.p2_gamma)
+        t = np.arange(1, sched.T + 1)
+        lam_all = sched.log_snr[1:].numpy()
+        lam, dens, eff = effective_weights(sched, curves)
+        vlb = curves["VLB, sigma^2 = beta"][1:].numpy()
+        n_equal = int((sched.snr[1:] <= self.gamma).sum())
+        text = (f"{sched.name}, T = {sched.T}, {self.space} space: VLB weight (sigma^2 = beta) lambda_1 / lambda_T = "
+                f"{fmt_number(vlb[0] / vlb[-1])}, largest / smallest over t = {fmt_number(vlb.max() / vlb.min())}; "
+                f"Min-SNR-{self.gamma:g} equals simple (in eps space) for the {n_equal} steps with SNR <= "
+                f"{self.gamma:g}; P2 k = {self.k:g}, gamma = {self.p2_gamma:g}")
+        return {"x": t if self.axis == "t" else lam_all, "t": t, "log_snr": lam_all,
+                "curves": {k: c[1:].numpy() for k, c in curves.items()}, "density": dens, "effective": eff,
+                "schedule": sched}, text
+
+    def _draw_static(self, fig):
+        from matplotlib.ticker import MaxNLocator, NullLocator
+        from .plotting import LOG_SNR_LABEL, WEIGHTING_TEX, weighting_style
+        ax_w, ax_eff = fig.subplots(1, 2)
+        if self.error is not None:
+            fig.suptitle(self.readout_text[:90])
+            return
+        d = self.data
+        lines = []
+        for label, w in d["curves"].items():
+            style = weighting_style(label)
+            lines.append(ax_w.plot(d["x"], w, label=WEIGHTING_TEX.get(label, label), **style)[0])
+            ax_eff.plot(d["log_snr"][: len(d["density"])], d["effective"][label], **style)
+        dens = ax_eff.plot(d["log_snr"][: len(d["density"])], d["density"], color="k", ls="--", lw=1.2,
+                           label="density of log-SNR, uniform t")[0]
+        ax_w.set_yscale("log"); ax_w.set_ylabel("weight / its own mean over t")
+        ax_w.yaxis.set_minor_locator(NullLocator())
+        if self.axis == "t":
+            ax_w.set_xlabel("t"); ax_w.xaxis.set_major_locator(MaxNLocator(integer=True))
+        else:
+            lo, hi = sorted(ax_w.get_xlim()); ax_w.set_xlim(hi, lo); ax_w.set_xlabel(LOG_SNR_LABEL)
+        ax_w.set_title(f"weights on the {self.space}-MSE ({d['schedule'].name} schedule)")
+        lo, hi = sorted(ax_eff.get_xlim()); ax_eff.set_xlim(hi, lo)
+        ax_eff.set_xlabel(LOG_SNR_LABEL); ax_eff.set_ylabel("weight x density (normalised)")
+        peak = max(float(max(e.max() for e in d["effective"].values())), float(d["density"].max()))
+        ax_eff.set_ylim(0, nice_ceil(min(peak, 5 * float(d["density"].max())) * 1.05))
+        ax_eff.set_title("where each objective spends its effort")
+        fig.legend(handles=lines + [dens], loc="outside lower center", ncols=4, frameon=False, fontsize=9)
+
+
+def weighting_explorer(kind: str = "linear", T: int = 1000, space: str = "eps") -> WeightingExplorer:
+    """The weighting explorer (notebook 03): schedule, T, loss space, x axis and the weightings' parameters;
+    see :class:`WeightingExplorer`."""
     check_choice("kind", kind, SCHEDULE_KINDS)
     T = _check_T(T)
     check_choice("space", space, ("eps", "x0", "v"))
-    style = {"description_width": "initial"}
-    controls = {
-        "kind": W.Dropdown(options=SCHEDULE_KINDS, value=kind, description="schedule"),
-        "T": W.IntSlider(value=T, min=2, max=T_MAX, step=1, description="T", style=style),
-        "space": W.ToggleButtons(options=["eps", "x0", "v"], value=space, description="loss space",
-                                 style={"description_width": "initial", "button_width": "56px"}),
-        "axis": W.ToggleButtons(options=["t", "log-SNR"], value="t", description="x axis",
-                                style={"description_width": "initial", "button_width": "72px"}),
-        "gamma": W.FloatSlider(value=5.0, min=0.0, max=20.0, step=0.5, description="Min-SNR gamma", style=style),
-        "k": W.FloatSlider(value=1.0, min=0.0, max=5.0, step=0.1, description="P2 k", style=style),
-        "p2_gamma": W.FloatSlider(value=1.0, min=0.0, max=2.0, step=0.1, description="P2 gamma", style=style),
-    }
-    fig = BlitFigure((9.0, 3.7))
-    fig.fig.subplots_adjust(left=0.075, right=0.975, bottom=0.33, top=0.91, wspace=0.24)
-    ax_w, ax_eff = fig.fig.subplots(1, 2)
-    lines = [fig.animate(ax_w.plot([], [], label=lab, **weighting_style(kind))[0])
-             for kind, lab in zip(WEIGHTING_KINDS, WEIGHTING_LABELS)]
-    eff_lines = [fig.animate(ax_eff.plot([], [], **weighting_style(kind))[0]) for kind in WEIGHTING_KINDS]
-    dens_line = fig.animate(ax_eff.plot([], [], color="k", ls="--", lw=1.2, label="density of log-SNR, uniform t")[0])
-    ax_w.set_yscale("log"); ax_w.set_ylabel("weight / its own mean over t")
-    ax_w.yaxis.set_minor_locator(NullLocator())   # minor log ticks cost a third of a full redraw
-    ax_eff.set_xlabel(LOG_SNR_LABEL); ax_eff.set_ylabel("weight x density (normalised)")
-    ax_eff.set_title("where each objective spends its effort")
-    fig.fig.legend(handles=lines + [dens_line], loc="lower center", ncols=4, frameon=False, fontsize=9)
-
-    def draw(v):
-        sched = make_schedule(v["kind"], v["T"])
-        curves = weighting_curves(sched, v["space"], gamma=v["gamma"], k=v["k"], p2_gamma=v["p2_gamma"])
-        t = np.arange(1, sched.T + 1)
-        lam_all = sched.log_snr[1:].numpy()
-        by_t = v["axis"] == "t"
-        x = t if by_t else lam_all
-        lam, dens, eff = effective_weights(sched, curves)
-        all_w = []
-        for line, eff_line, (label, w) in zip(lines, eff_lines, curves.items()):
-            w = w[1:].numpy()
-            line.set_data(x, w)
-            eff_line.set_data(lam, eff[label])
-            all_w.append(w)
-        dens_line.set_data(lam, dens)
-        if by_t:
-            ax_w.set_xlim(0, 1.02 * nice_ceil(sched.T))
-            ax_w.set_xlabel("t")
-            ax_w.xaxis.set_major_locator(MaxNLocator(integer=True))
-        else:
-            lo, hi = step_limits(lam_all.min(), lam_all.max(), 1.0)
-            ax_w.set_xlim(hi, lo)                     # clean on the left, noisy on the right (suite-wide)
-            ax_w.set_xlabel(LOG_SNR_LABEL)
-            ax_w.xaxis.set_major_locator(MaxNLocator())
-        ax_w.set_ylim(*log_limits(np.concatenate(all_w)))
-        ax_w.set_title(f"weights on the {v['space']}-MSE ({sched.name} schedule)")
-        lo, hi = step_limits(lam.min(), lam.max(), 1.0)
-        ax_eff.set_xlim(hi, lo)
-        peak = max(float(np.max([e.max() for e in eff.values()])), float(dens.max()))
-        ax_eff.set_ylim(0, nice_ceil(min(peak, 5 * float(dens.max())) * 1.05))
-        vlb = curves["VLB, sigma^2 = beta"][1:].numpy()
-        n_equal = int((sched.snr[1:] <= v["gamma"]).sum())
-        text = (f"{sched.name}, T = {sched.T}, {v['space']} space: VLB weight (sigma^2 = beta) lambda_1 / lambda_T = "
-                f"{fmt_number(vlb[0] / vlb[-1])}, largest / smallest over t = {fmt_number(vlb.max() / vlb.min())}; "
-                f"Min-SNR-{v['gamma']:g} equals simple "
-                f"(in eps space) for the {n_equal} steps with SNR &lt;= {v['gamma']:g}; "
-                f"P2 k = {v['k']:g}, gamma = {v['p2_gamma']:g}")
-        return {"x": x, "t": t, "log_snr": lam_all, "curves": {k: c[1:].numpy() for k, c in curves.items()},
-                "density": dens, "effective": eff, "schedule": sched}, text
-
-    return _explorer(controls, [["kind", "T"], ["space", "axis"], ["gamma", "k", "p2_gamma"]], fig, draw)
+    return WeightingExplorer(kind=kind, T=T, space=space)
 
 
 # ----------------------------------------------------------------------------- notebook 07
 EXPLORED = ("edm", "sd3", "min_snr", "sigmoid")
 
 
-def objective_explorer() -> Explorer:
+class ObjectiveExplorer(_Explorer):
     """EDM's P_mean/P_std, SD3's m/s, Min-SNR's gamma and the sigmoid's b, against the ELBO's flat weighting.
 
     One panel: each objective's effective weighting p(lambda) w(lambda), normalised to integrate to 1 over
     lambda in [-10, 10], against lambda (clean on the left); the ELBO (dashed) is flat. The readout gives
     each curve's mode and mean lambda.
     """
-    from . import objectives as O
-    from .objectives import LAMBDA_RANGE
+    _esm = traitlets.Unicode(bundle("objective")).tag(sync=True)
+    VIEW, FIGSIZE = "objective", (9.0, 4.0)
+    CONTROLS = {"P_mean": _slider("EDM P_mean", -3.0, 2.0, 0.1), "P_std": _slider("EDM P_std", 0.2, 3.0, 0.1),
+                "m": _slider("SD3 m", -2.0, 2.0, 0.1), "s": _slider("SD3 s", 0.2, 3.0, 0.1),
+                "gamma": _slider("Min-SNR gamma", 0.5, 20.0, 0.5), "b": _slider("sigmoid b", -5.0, 5.0, 0.5)}
+    P_mean = traitlets.Any(-1.2).tag(sync=True)
+    P_std = traitlets.Any(1.2).tag(sync=True)
+    m = traitlets.Any(0.0).tag(sync=True)
+    s = traitlets.Any(1.0).tag(sync=True)
+    gamma = traitlets.Any(5.0).tag(sync=True)
+    b = traitlets.Any(0.0).tag(sync=True)
+    _P_mean = _real("P_mean", -3.0, 2.0)
+    _P_std = _real("P_std", 0.2, 3.0)
+    _m = _real("m", -2.0, 2.0)
+    _s = _real("s", 0.2, 3.0)
+    _gamma = _real("gamma", 0.5, 20.0)
+    _b = _real("b", -5.0, 5.0)
 
-    style = {"description_width": "initial"}
-    controls = {
-        "P_mean": W.FloatSlider(value=-1.2, min=-3.0, max=2.0, step=0.1, description="EDM P_mean", style=style),
-        "P_std": W.FloatSlider(value=1.2, min=0.2, max=3.0, step=0.1, description="EDM P_std", style=style),
-        "m": W.FloatSlider(value=0.0, min=-2.0, max=2.0, step=0.1, description="SD3 m", style=style),
-        "s": W.FloatSlider(value=1.0, min=0.2, max=3.0, step=0.1, description="SD3 s", style=style),
-        "gamma": W.FloatSlider(value=5.0, min=0.5, max=20.0, step=0.5, description="Min-SNR gamma", style=style),
-        "b": W.FloatSlider(value=0.0, min=-5.0, max=5.0, step=0.5, description="sigmoid b", style=style),
-    }
-    lam = np.linspace(*LAMBDA_RANGE, 801)
-    fig = BlitFigure((9.0, 3.9))
-    fig.fig.subplots_adjust(left=0.08, right=0.975, bottom=0.26, top=0.91)
-    ax = fig.fig.subplots()
-    plain = {"edm": "EDM", "sd3": "SD3", "min_snr": "Min-SNR", "sigmoid": "sigmoid"}
-    labels = {"edm": "EDM", "sd3": "SD3 (logit-normal t)", "min_snr": "Min-SNR-$\\gamma$", "sigmoid": "sigmoid($b - \\lambda$)"}
-    colors = {"edm": "C0", "sd3": "C1", "min_snr": "C3", "sigmoid": "C4"}
-    lines = {k: fig.animate(ax.plot([], [], color=colors[k], lw=1.8, label=labels[k])[0]) for k in EXPLORED}
-    elbo = O.normalised("elbo", lam)
-    ax.plot(lam, elbo, "k--", lw=1.2, label="ELBO (flat)")
-    ax.set_xlim(LAMBDA_RANGE[1], LAMBDA_RANGE[0])
-    ax.set_xlabel(LOG_SNR_LABEL); ax.set_ylabel(r"$p(\lambda)\, w(\lambda)$, normalised")
-    ax.set_title("effective weighting of each objective")
-    fig.fig.legend(handles=list(lines.values()) + [ax.lines[-1]], loc="lower center", ncols=5, frameon=False, fontsize=9)
-
-    def draw(v):
-        params = {"edm": {"P_mean": v["P_mean"], "P_std": v["P_std"]}, "sd3": {"m": v["m"], "s": v["s"]},
-                  "min_snr": {"gamma": v["gamma"]}, "sigmoid": {"b": v["b"]}}
+    def _compute(self):
+        from . import objectives as O
+        lam = np.linspace(*O.LAMBDA_RANGE, 801)
+        params = {"edm": {"P_mean": self.P_mean, "P_std": self.P_std}, "sd3": {"m": self.m, "s": self.s},
+                  "min_snr": {"gamma": self.gamma}, "sigmoid": {"b": self.b}}
+        plain = {"edm": "EDM", "sd3": "SD3", "min_snr": "Min-SNR", "sigmoid": "sigmoid"}
         curves, stats = {}, []
         for name in EXPLORED:
             e = O.normalised(name, lam, **params[name])
-            lines[name].set_data(lam, e)
             curves[name] = e
             stats.append(f"{plain[name]}: mode {lam[np.argmax(e)]:.1f}, mean {np.trapezoid(lam * e, lam):.1f}")
-        ax.set_ylim(0, nice_ceil(max(float(max(c.max() for c in curves.values())), float(elbo.max())) * 1.05))
         text = "lambda of each objective's mass (clean = high): " + "; ".join(stats)
-        return {"lambda": lam, "curves": curves, "elbo": elbo}, html.escape(text)
+        return {"lambda": lam, "curves": curves, "elbo": O.normalised("elbo", lam)}, text
 
-    return _explorer(controls, [["P_mean", "P_std", "m", "s"], ["gamma", "b"]], fig, draw)
+    def _draw_static(self, fig):
+        from .objectives import LAMBDA_RANGE
+        from .plotting import LOG_SNR_LABEL
+        ax = fig.subplots()
+        d = self.data
+        labels = {"edm": "EDM", "sd3": "SD3 (logit-normal t)", "min_snr": "Min-SNR-$\\gamma$", "sigmoid": "sigmoid($b - \\lambda$)"}
+        colors = {"edm": "C0", "sd3": "C1", "min_snr": "C3", "sigmoid": "C4"}
+        lines = [ax.plot(d["lambda"], d["curves"][k], color=colors[k], lw=1.8, label=labels[k])[0] for k in EXPLORED]
+        lines.append(ax.plot(d["lambda"], d["elbo"], "k--", lw=1.2, label="ELBO (flat)")[0])
+        ax.set_xlim(LAMBDA_RANGE[1], LAMBDA_RANGE[0])
+        ax.set_ylim(0, nice_ceil(max(float(max(c.max() for c in d["curves"].values())), float(d["elbo"].max())) * 1.05))
+        ax.set_xlabel(LOG_SNR_LABEL); ax.set_ylabel(r"$p(\lambda)\, w(\lambda)$, normalised")
+        ax.set_title("effective weighting of each objective")
+        fig.legend(handles=lines, loc="outside lower center", ncols=5, frameon=False, fontsize=9)
+
+
+def objective_explorer() -> ObjectiveExplorer:
+    """The objective explorer (notebook 07); see :class:`ObjectiveExplorer`."""
+    return ObjectiveExplorer()

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from ddpm_edu import NoiseSchedule, convert, model_mean, model_mean_from_eps, normalize, q_posterior, q_sample, weight
 from ddpm_edu import continuous, data, diffusion, exercises, experiment, objectives, optimal, quality, sampling
-from ddpm_edu import schedules, symbolic, training, vlb, weighting, widgets
+from ddpm_edu import schedules, symbolic, threads, training, vlb, weighting, widgets
 from ddpm_edu.models import ConvDenoiser, MLPDenoiser, SinusoidalEmbedding, make_model
 
 S20 = NoiseSchedule.linear(T=20, beta_start=1e-3, beta_end=0.3)
@@ -221,7 +221,17 @@ def _cases():
              ("model", "lam_grid", "shape", "n", "generator", "clip_x0")),
         # widgets, exercises, symbolic
         Case(widgets.fmt_number, {"x": 1.5}, ("x", "digits"), allow_inf=True),
-        Case(widgets.png_bytes, {"pixels": np.zeros((2, 3, 3), np.uint8)}, ("pixels",)),
+        Case(widgets.schedule_explorer, {"kind": "linear", "T": 20}, ("kind", "T")),
+        Case(widgets.weighting_explorer, {"kind": "linear", "T": 20, "space": "eps"}, ("kind", "T", "space")),
+        Case(widgets.WeightingExplorer, {"T": 20, "gamma": 2.0}, ("kind", "T", "space", "axis", "gamma", "k", "p2_gamma"),
+             label="WeightingExplorer(**traits)"),
+        Case(widgets.ObjectiveExplorer, {"P_std": 2.0}, ("P_mean", "P_std", "m", "s", "gamma", "b"),
+             label="ObjectiveExplorer(**traits)"),
+        Case(widgets.ScheduleExplorer, {"T": 20}, ("kind", "T", "beta_start", "beta_end", "s"), label="ScheduleExplorer(**traits)"),
+        Case(vlb.histogram_bits, {"train": DIGITS[:20], "test": DIGITS[20:30]}, ("train", "test", "levels", "per_pixel")),
+        Case(threads.setting, {"value": 2}, ("value",), extra={"value": ("threads",)}),
+        Case(sampling.sample_family, {"models": [TINY, TINY], "schedule": S20, "shape": (2,), "n": 3, "targets": ["eps", "v"],
+                                      "generators": [gen(), gen()]}, ("models", "schedule", "shape", "n", "targets", "sigma")),
         Case(widgets.make_schedule, {"kind": "linear", "T": 20}, ("kind", "T", "beta_start", "beta_end", "s"), allow_inf=True),
         Case(exercises.check, {"exercise": "02.1", "answer": 0.5}, ("exercise",)),
         Case(exercises.show, {"notebook": "02"}, ("notebook",)),
@@ -323,3 +333,58 @@ def test_errors_from_deep_inside_are_now_named_at_the_boundary():
         widgets.schedule_explorer(kind="cosin")
     with pytest.raises(ValueError, match="^chunk=0"):
         vlb.bound_terms(TINY, X, S20, generator=torch.Generator().manual_seed(0), chunk=0, levels=None)
+
+
+def test_the_raw_errors_a_fuzz_found_are_now_named_errors(tmp_path):
+    """Each call below raised a raw IndexError, RuntimeError, KeyError or StatisticsError, or was accepted silently."""
+    from ddpm_edu import bench, plotting
+    from ddpm_edu.diffusion import extract
+    s10 = NoiseSchedule.linear(T=10)
+    # bound_terms refused every call on a short schedule: chunk=100 was checked against T before anything else
+    assert torch.isfinite(vlb.bound_terms(TINY, X, S20, generator=torch.Generator().manual_seed(0), levels=None).total).all()
+    with pytest.raises(ValueError, match=r"^t=tensor\(\[11\].*must lie in 0..10"):
+        extract(s10.alpha_bars, torch.tensor([11]), X)
+    with pytest.raises(ValueError, match="^t=11 is not allowed"):
+        optimal.OptimalDenoiser(MIX, s10)(X, 11)
+    with pytest.raises(ValueError, match="^device='bogus'"):
+        training.accumulator_dtype("bogus")
+    with pytest.raises(ValueError, match="^device='bogus'"):
+        sampling.ancestral_sample(TINY, S20, (2,), 2, generator=torch.Generator(), device="bogus")
+    with pytest.raises(ValueError, match="^device='bogus'"):
+        bench.main(device="bogus")
+    with pytest.raises(ValueError, match="^n=0 is not allowed"):
+        training.LossSecondMomentSampler(T=10).sample(n=0, generator=torch.Generator())
+    text = tmp_path / "notes.txt"
+    text.write_text("not a checkpoint")
+    with pytest.raises(ValueError, match="^path=.*cannot read a checkpoint"):
+        training.Trainer(MLPDenoiser(2, width=8), X.float(), S20, training.TrainConfig(steps=2, device="cpu")).load(str(text))
+    exp = experiment.run(data="moons", steps=4, device="cpu", progress=False, with_floor=False,
+                         settings={"steps": 4, "n_eval": 4, "n_samples": 4, "n_floor": 4, "log_every": 2})
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots()
+    with pytest.raises(ValueError, match="^space='EPS' is not allowed"):
+        plotting.per_t_curve(ax, exp, space="EPS")
+    with pytest.raises(ValueError, match="^x='bogus' is not allowed"):
+        plotting.per_t_curve(ax, exp, x="bogus")
+    with pytest.raises(ValueError, match="^n=0 is not allowed"):
+        plotting.sample_grid(ax, exp.samples, n=0)
+    with pytest.raises(ValueError, match="^samples=tensor of shape \\(5,\\) is not allowed"):
+        plotting.sample_grid(ax, torch.zeros(5))
+    plt.close(fig)
+    with pytest.raises(ValueError, match="^repeats=0 is not allowed"):
+        bench.steps_per_second(lambda: None, torch.device("cpu"), repeats=0)
+    with pytest.raises(ValueError, match="^block=-5 is not allowed"):
+        bench.steps_per_second(lambda: None, torch.device("cpu"), block=-5)
+    with pytest.raises(ValueError, match="^schedule='Cosine' is not allowed: schedule must be one of"):
+        experiment.run(data="moons", schedule="Cosine")
+    with pytest.raises(ValueError, match="^model='bogus' is not allowed: model must be one of"):
+        experiment.run(data="moons", model="bogus")
+    with pytest.raises(ValueError, match=r"^t=tensor of shape \(100,\).*\(t = 99 is out\)"):
+        q_sample(s10, torch.zeros(100, 2), torch.arange(100), torch.zeros(100, 2))
+    with pytest.raises(TypeError, match="^fast='no' \\(a str\\)"):
+        experiment.classroom_settings(fast="no")
+    with pytest.raises(ValueError, match="^name='bogus' is not allowed"):
+        experiment.exact_floor_mixture("bogus", X)
+

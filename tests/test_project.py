@@ -9,7 +9,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 # conda-forge spells some packages differently from PyPI
-CONDA_TO_PYPI = {"pytorch": "torch", "python-zlib-ng": "zlib-ng"}
+CONDA_TO_PYPI = {"pytorch": "torch", "python-build": "build"}
 
 
 def _name_and_spec(requirement: str):

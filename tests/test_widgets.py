@@ -1,166 +1,133 @@
-"""The explorers: every control redraws the figure in place, and bad values give a message, not a traceback."""
+"""The explorers' Python side: checked, synced traits; the package's readout and data; the static fallback.
+
+What the page computes is tested against the package in tests/test_explorers_js.py, and the explorers in a
+browser (JupyterLab, Voila, the course site) in tests/test_browser.py and tests/test_site.py.
+"""
+import io
+import json
+import math
+import re
+
 import numpy as np
 import pytest
 
 from ddpm_edu import NoiseSchedule
+from ddpm_edu import widgets as W
 from ddpm_edu.widgets import objective_explorer, schedule_explorer, weighting_explorer
 
 # a new value for every control, chosen so that the drawn data must change
-SCHEDULE_MOVES = {"T": 500, "kind": "cosine", "s": 0.05}
-SCHEDULE_LINEAR_MOVES = {"beta_start": 1e-3, "beta_end": 0.05}
+SCHEDULE_MOVES = {"T": 500, "kind": "cosine", "s": 0.05, "beta_start": 1e-3, "beta_end": 0.05}
 WEIGHTING_MOVES = {"kind": "cosine", "T": 400, "space": "x0", "axis": "log-SNR", "gamma": 1.0, "k": 2.0, "p2_gamma": 0.5}
+OBJECTIVE_MOVES = {"P_mean": 0.5, "P_std": 2.0, "m": 1.0, "s": 2.0, "gamma": 1.0, "b": 2.0}
+MAKERS = {"schedule": schedule_explorer, "weighting": weighting_explorer, "objective": objective_explorer}
 
 
 def _signature(box):
     d = box.data
+    if "lambda" in d:
+        return np.concatenate([d["curves"][k] for k in sorted(d["curves"])])
     if "curves" in d:
         return np.concatenate([d["x"]] + [c for c in d["curves"].values()])
     return np.concatenate([d["signal"], d["noise"], d["log_snr"]])
 
 
-def _move(box, name, value):
-    before_png, before_data = box.image.value, _signature(box)
-    box.controls[name].value = value
-    assert box.error is None, box.error
+@pytest.mark.parametrize("make, name, value", [(schedule_explorer, k, v) for k, v in SCHEDULE_MOVES.items()]
+                         + [(weighting_explorer, k, v) for k, v in WEIGHTING_MOVES.items()]
+                         + [(objective_explorer, k, v) for k, v in OBJECTIVE_MOVES.items()])
+def test_every_control_is_a_synced_trait_that_changes_what_is_drawn(make, name, value):
+    box = make(kind="cosine") if (name == "s" and make is schedule_explorer) else make()
+    before_data, before_text = _signature(box), box.readout_text
+    box.controls[name].value = value                 # the same as setting the trait
+    assert getattr(box, name) == value and box.error is None, box.error
     after = _signature(box)
     assert before_data.shape != after.shape or not np.allclose(before_data, after), f"{name}: data did not change"
-    assert box.image.value != before_png, f"{name}: figure did not change"
+    assert name in ("axis",) or box.readout_text != before_text or name in ("b", "k", "m", "s", "P_std", "P_mean")
+    assert box.trait_metadata(name, "sync") is True  # the page gets it, and the page's moves come back
 
 
-@pytest.mark.parametrize("name, value", list(SCHEDULE_LINEAR_MOVES.items()))
-def test_schedule_explorer_beta_controls_redraw(name, value):
-    box = schedule_explorer(kind="linear")
-    _move(box, name, value)
-
-
-@pytest.mark.parametrize("name, value", list(SCHEDULE_MOVES.items()))
-def test_schedule_explorer_controls_redraw(name, value):
-    box = schedule_explorer(kind="cosine" if name == "s" else "linear")
-    _move(box, name, value)
-
-
-def test_schedule_explorer_controls_cover_every_widget():
-    assert set(schedule_explorer().controls) == set(SCHEDULE_MOVES) | set(SCHEDULE_LINEAR_MOVES)
+def test_the_controls_cover_every_parameter_of_the_page():
+    assert set(schedule_explorer().controls) == set(SCHEDULE_MOVES)
     assert set(weighting_explorer().controls) == set(WEIGHTING_MOVES)
+    assert set(objective_explorer().controls) == set(OBJECTIVE_MOVES)
+    js = W.script()
+    for view, make in MAKERS.items():
+        for name, control in make().controls.items():                       # the page's sliders are these
+            assert re.search(rf'name: "{name}", label: "{re.escape(control.label)}"', js), (view, name)
 
 
 def test_schedule_explorer_readout_states_the_schedule_numbers():
     box = schedule_explorer()
-    assert "alpha-bar_T = 4.036e-05" in box.readout.value
+    assert "alpha-bar_T = 4.036e-05" in box.readout_text and "<b>" not in box.readout_text
     assert np.allclose(box.data["log_snr"], NoiseSchedule.linear().log_snr[1:].numpy())
-    box.controls["kind"].value = "cosine"
-    assert box.controls["beta_start"].disabled and not box.controls["s"].disabled
-
-
-@pytest.mark.parametrize("name, value", list(WEIGHTING_MOVES.items()))
-def test_weighting_explorer_controls_redraw(name, value):
-    _move(weighting_explorer(), name, value)
+    box.T = 100
+    assert box.readout_text.startswith("linear, T = 100: ") and float(box.data["schedule"].alpha_bars[-1]) > 0.3
 
 
 def test_weighting_explorer_shows_the_space_translation():
     box = weighting_explorer(space="eps")
     assert "lambda_1 / lambda_T = 49.0," in box.readout_text           # on the eps loss, linear schedule
     eps = box.data["curves"]["Min-SNR-5"].copy()
-    box.controls["space"].value = "x0"
+    box.space = "x0"
     x0 = box.data["curves"]["Min-SNR-5"]
     snr = NoiseSchedule.linear().snr[1:].numpy()
-    # the same objective, normalised in each space: x0 weight / eps weight = SNR up to the normalisation
-    ratio = x0 / eps / snr
+    ratio = x0 / eps / snr                     # the same objective in each space: x0 / eps weight = SNR, up to a constant
     assert np.allclose(ratio, ratio[0])
 
 
-@pytest.mark.parametrize("make, name, value", [
-    (weighting_explorer, "gamma", 0.0),
-    (weighting_explorer, "k", 0.0),
-    (weighting_explorer, "p2_gamma", 0.0),
-])
-def test_bad_values_show_a_message_and_keep_the_last_figure(make, name, value):
-    box = make()
-    png = box.image.value
-    box.controls[name].value = value          # must not raise
-    assert box.error is not None and box.error.startswith(name + "=")
-    assert "Cannot draw this" in box.readout.value
-    assert box.image.value == png
-    # and the explorer recovers on the next good value
-    box.controls[name].value = {"T": 300, "gamma": 2.0, "k": 1.0, "p2_gamma": 1.0}[name]
-    assert box.error is None and "Cannot draw" not in box.readout.value
-
-
-def test_slider_defaults_lie_on_their_step_grid():
-    # a browser snaps a slider's value to min + k * step and syncs it back: a default off the grid
-    # would silently change the schedule the moment the page renders
-    import math
-    for box in (schedule_explorer(), weighting_explorer()):
-        for name, w in box.controls.items():
-            if not hasattr(w, "step") or w.step is None:
-                continue
-            pos = math.log10(w.value) if hasattr(w, "base") else w.value
-            k = (pos - w.min) / w.step
-            assert abs(k - round(k)) < 1e-9, name
-
-
-@pytest.mark.parametrize("make", [schedule_explorer, weighting_explorer])
-@pytest.mark.parametrize("kwargs, message", [
-    ({"T": 1}, "^T=1 is not allowed"), ({"T": 2.5}, "^T=2.5 \\(a float\\) is not allowed"),
-    ({"T": 10_000_000}, "^T=10000000 is not allowed: the explorer's T slider runs from 2 to 2000"),
-    ({"kind": "cosin"}, "^kind='cosin' is not allowed: kind must be one of 'linear'"),
+@pytest.mark.parametrize("make, kwargs, message", [
+    (schedule_explorer, {"T": 1}, "^T=1 is not allowed"), (schedule_explorer, {"T": 2.5}, "^T=2.5 \\(a float\\) is not allowed"),
+    (schedule_explorer, {"T": 10_000_000}, "^T=10000000 is not allowed: the explorer's T slider runs from 2 to 2000"),
+    (schedule_explorer, {"kind": "cosin"}, "^kind='cosin' is not allowed: kind must be one of 'linear'"),
+    (weighting_explorer, {"T": 1}, "^T=1 is not allowed"), (weighting_explorer, {"space": "eps2"}, "^space='eps2' is not allowed"),
+    (weighting_explorer, {"kind": "cosin"}, "^kind='cosin' is not allowed"),
 ])
 def test_explorers_refuse_arguments_their_sliders_cannot_show(make, kwargs, message):
     with pytest.raises(ValueError, match=message):
         make(**kwargs)
 
 
-@pytest.mark.parametrize("make", [schedule_explorer, weighting_explorer])
-def test_explorer_figures_are_rendered_at_twice_their_display_size(make):
-    from PIL import Image
-    import io
+@pytest.mark.parametrize("make, name, value, message", [
+    (weighting_explorer, "gamma", 0.0, "^gamma=0.0 is not allowed: gamma must lie in \\[0.5, 20.0\\]"),
+    (weighting_explorer, "k", -1.0, "^k=-1.0 is not allowed"), (weighting_explorer, "p2_gamma", float("nan"), "^p2_gamma=nan"),
+    (weighting_explorer, "axis", "time", "^axis='time' is not allowed"), (schedule_explorer, "T", "big", "^T='big' \\(a str\\)"),
+    (schedule_explorer, "beta_start", 0.5, "^beta_start=0.5 is not allowed"), (objective_explorer, "P_std", 0.0, "^P_std=0.0"),
+    (objective_explorer, "b", True, "^b=True \\(a bool\\)"),
+])
+def test_a_bad_value_set_from_python_is_refused_and_the_explorer_keeps_its_setting(make, name, value, message):
     box = make()
-    png = Image.open(io.BytesIO(box.image.value))
-    assert int(box.image.width) >= 800                      # fills a notebook cell
-    assert png.size[0] == 2 * int(box.image.width)          # 2 pixels per CSS pixel: sharp on HiDPI and projectors
+    before, text = getattr(box, name), box.readout_text
+    with pytest.raises(ValueError, match=message):
+        setattr(box, name, value)
+    assert getattr(box, name) == before and box.readout_text == text
 
 
-@pytest.mark.parametrize("make, name, value", [(weighting_explorer, "gamma", 5.5), (weighting_explorer, "T", 999),
-                                               (schedule_explorer, "T", 999), (weighting_explorer, "p2_gamma", 0.9)])
-def test_a_fast_redraw_draws_the_same_picture_as_a_full_one(make, name, value):
-    box = make()
-    full_before = box.figure.full_redraws
-    box.controls[name].value = value
-    assert box.figure.full_redraws == full_before           # only the curves were redrawn (blitting)
-    fast_png = box.image.value
-    box.figure._backgrounds.clear()                         # force a full redraw of the same state
-    box.redraw()
-    assert box.figure.full_redraws == full_before + 1 and box.image.value == fast_png
+def test_no_slider_position_is_refused():
+    """Every slider starts at its smallest valid value and ends at its largest, so the page never has to show
+    "Cannot draw this": the corners of the sliders all draw (a schedule whose alpha-bar would underflow needs
+    larger betas than the sliders reach)."""
+    import itertools
+    lo_hi = lambda c: (10 ** c.min, 10 ** c.max) if hasattr(c, "base") else (c.min, c.max)
+    box = schedule_explorer()
+    for kind, T, bs, be in itertools.product(W.SCHEDULE_KINDS, (2, 2000), lo_hi(box.controls["beta_start"]),
+                                             lo_hi(box.controls["beta_end"])):
+        probe = W.ScheduleExplorer(kind=kind, T=T, beta_start=bs, beta_end=be * (1 - 1e-12))
+        assert probe.error is None, (kind, T, bs, be, probe.error)
+    for kind, T, space, gamma, k, p2 in itertools.product(W.SCHEDULE_KINDS, (2, 2000), ("eps", "x0", "v"), (0.5, 20.0),
+                                                          (0.1, 5.0), (0.1, 2.0)):
+        probe = W.WeightingExplorer(kind=kind, T=T, space=space, gamma=gamma, k=k, p2_gamma=p2)
+        assert probe.error is None, (kind, T, space, gamma, k, p2, probe.error)
 
 
-@pytest.mark.parametrize("shape", [(1, 1, 3), (5, 7, 3), (4, 9, 4), (37, 2, 4)])
-def test_png_bytes_decode_to_the_same_pixels(shape):
-    from PIL import Image
-    import io
-    from ddpm_edu.widgets import png_bytes
-    pixels = np.random.default_rng(sum(shape)).integers(0, 256, size=shape, dtype=np.uint8)
-    image = Image.open(io.BytesIO(png_bytes(pixels)))
-    image.load()                                                # decodes every row: CRCs and zlib stream valid
-    assert image.mode == ("RGB" if shape[2] == 3 else "RGBA") and image.size == (shape[1], shape[0])
-    assert np.array_equal(np.asarray(image), pixels)
-
-
-def test_an_explorer_image_is_the_figure_it_drew():
-    from PIL import Image
-    import io
-    box = weighting_explorer()
-    box.controls["gamma"].value = 6.0
-    shown = np.asarray(Image.open(io.BytesIO(box.image.value)))
-    assert np.array_equal(shown, np.asarray(box.figure.canvas.buffer_rgba()))
-    assert shown[..., 3].min() == 255                          # opaque: the same picture on a dark theme
-
-
-@pytest.mark.parametrize("bad_pixels", [np.zeros((2, 2, 3), np.float32), np.zeros((2, 2), np.uint8),
-                                        np.zeros((2, 2, 2), np.uint8), np.zeros((0, 2, 3), np.uint8), [[1, 2, 3]]])
-def test_png_bytes_refuses_what_is_not_an_image(bad_pixels):
-    from ddpm_edu.widgets import png_bytes
-    with pytest.raises(ValueError, match="^pixels=.*uint8 array of shape"):
-        png_bytes(bad_pixels)
+def test_slider_defaults_lie_on_their_step_grid():
+    # a browser snaps a slider's value to min + k * step and syncs it back: a default off the grid
+    # would silently change the schedule the moment the page renders
+    for make in MAKERS.values():
+        for name, c in make().controls.items():
+            if not hasattr(c, "step"):
+                continue
+            pos = math.log10(c.value) if hasattr(c, "base") else c.value
+            k = (pos - c.min) / c.step
+            assert abs(k - round(k)) < 1e-9 and c.min <= pos <= c.max, name
 
 
 @pytest.mark.parametrize("make, kwargs, changes", [
@@ -168,26 +135,41 @@ def test_png_bytes_refuses_what_is_not_an_image(bad_pixels):
     (weighting_explorer, {}, {}), (weighting_explorer, {"T": 2}, {}), (weighting_explorer, {"kind": "cosine"}, {"space": "x0"}),
     (weighting_explorer, {}, {"axis": "log-SNR", "space": "v"}), (objective_explorer, {}, {"P_std": 3.0}),
 ])
-def test_explorer_figures_pass_the_figure_checks(make, kwargs, changes):
-    """The same checks as every notebook figure: labelled axes, visible legend entries, integer ticks on t (T = 2)."""
+def test_the_static_pictures_pass_the_figure_checks_and_are_sharp(make, kwargs, changes):
+    """The same checks as every notebook figure: labelled axes, visible legend entries, integer ticks on t (T = 2);
+    and the PNG at twice its display size."""
+    from PIL import Image
     from ddpm_edu.plotting import figure_problems
     box = make(**kwargs)
     for name, value in changes.items():
-        box.controls[name].value = value
-    assert box.error is None and figure_problems(box.figure.fig) == []
+        setattr(box, name, value)
+    fig = box.static_figure()
+    fig.canvas.draw()
+    assert box.error is None and figure_problems(fig) == []
+    png = Image.open(io.BytesIO(box.png()))
+    assert png.size[0] == 2 * round(box.FIGSIZE[0] * W.CSS_DPI)
 
 
-def test_a_changed_frame_is_redrawn_in_full_and_a_frame_seen_before_comes_from_the_cache():
+def test_the_output_is_the_live_widget_with_a_picture_and_its_state_beside_it():
     box = weighting_explorer()
-    before = box.figure.full_redraws
-    first = box.image.value
-    box.controls["axis"].value = "log-SNR"
-    assert box.figure.full_redraws == before + 1
-    log_snr = box.image.value
-    box.controls["axis"].value = "t"                         # back: the frame is cached, the picture the same
-    assert box.figure.full_redraws == before + 1 and box.image.value == first
-    box.controls["axis"].value = "log-SNR"
-    assert box.figure.full_redraws == before + 1 and box.image.value == log_snr
+    box.gamma = 5.5
+    bundle = box._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle        # live where a widget manager runs
+    page = bundle["text/html"]
+    assert 'src="data:image/png;base64,' in page and "ddpm-edu lab" in page and 'width="900"' in page
+    state = json.loads(re.search(r'data-state="([^"]*)"', page).group(1).replace("&quot;", '"'))
+    assert state == box.state() and state["gamma"] == 5.5 and 'data-view="weighting"' in page
+    assert "SNR &lt;= 5.5" in page                                       # the readout, as text
+
+
+def test_each_widget_ships_its_module_and_the_site_one_module_for_all():
+    for view, make in MAKERS.items():
+        esm = make()._esm
+        assert esm == W.bundle(view) and esm.rstrip().endswith("export { MATH };")
+        assert f"export default {{ render: render{view.capitalize()} }};" in esm
+        assert "http://" not in esm.replace("http://www.w3.org", "") and "https://" not in esm.split("\n", 3)[3]
+    site = W.bundle(None)
+    assert all(f"function render{v.capitalize()}" in site for v in W.VIEWS) and "mountAll" in site
 
 
 def test_readouts_use_scientific_notation_where_values_span_decades():
@@ -196,12 +178,3 @@ def test_readouts_use_scientific_notation_where_values_span_decades():
     assert fmt_number(219932651.9) == "2.20e+08" and fmt_number(0.0004) == "4.00e-04" and fmt_number(0.0) == "0"
     box = weighting_explorer(kind="cosine")
     assert "lambda_1 / lambda_T = 1.00e-03," in box.readout_text      # the cosine spike at t = T: decades apart
-
-
-def test_readout_text_is_plain_and_the_static_fallback_shows_the_picture():
-    box = weighting_explorer()
-    assert "<b>" not in box.readout_text and "&lt;" not in box.readout_text and "SNR <= 5" in box.readout_text
-    bundle = box._repr_mimebundle_()
-    assert "application/vnd.jupyter.widget-view+json" in bundle        # live where a widget manager runs
-    html = bundle["text/html"]
-    assert 'src="data:image/png;base64,' in html and "make explore" in html and 'width="900"' in html

@@ -1,8 +1,9 @@
 """Sphinx configuration of the course site (built by scripts/build_site.py from the executed notebooks).
 
-Offline by construction: MathJax is served from the site itself (sphinx-mathjax-offline), widget
-outputs show their static PNG instead of loading a widget manager from a CDN, and the theme
-(sphinx-book-theme) ships its fonts and scripts.
+Offline by construction: MathJax is served from the site itself (sphinx-mathjax-offline); an explorer's
+output is its HTML (a picture and its state) instead of a widget view, and the site's own module
+(``_static/ddpm-edu-explorers.js``, written by build_site.py from the package) mounts it live, with no
+widget manager; the theme (sphinx-book-theme) ships its fonts and scripts.
 """
 project = "ddpm-edu"
 author = "the ddpm-edu authors"
@@ -11,7 +12,7 @@ extensions = ["myst_nb", "sphinx-mathjax-offline"]
 myst_enable_extensions = ["dollarmath", "amsmath"]
 nb_execution_mode = "off"                     # the notebooks arrive executed (by the test run or by make site)
 nb_ipywidgets_js = {}                         # no require.js or widget manager from a CDN
-# a widget output has a static PNG (text/html) beside its widget view: show the PNG
+# a widget output has its HTML (a picture and the explorer's state) beside its widget view: show the HTML
 nb_mime_priority_overrides = [("html", "application/vnd.jupyter.widget-view+json", None),
                               ("html", "application/vnd.jupyter.widget-state+json", None)]
 nb_output_stderr = "show"
@@ -24,7 +25,8 @@ html_theme_options = {
     "search_bar_text": "Search the course",
 }
 html_static_path = ["_static"]
-html_css_files = ["ddpm-edu.css"]
+html_css_files = ["ddpm-edu.css", "ddpm-edu-explorers.css"]
+html_js_files = [("ddpm-edu-explorers.js", {"type": "module"})]
 html_show_sourcelink = False
 html_copy_source = False
 exclude_patterns = ["_build"]
@@ -33,3 +35,8 @@ suppress_warnings = ["mystnb.unknown_mime_type"]
 
 def setup(app):
     app.set_html_assets_policy("always")      # MathJax on every page: math in titles renders in the navigation
+
+
+# a page that starts with no theme mode stored makes the theme log a console error ("invalid theme mode"):
+# start every reader in the light theme (the theme's switch still works)
+html_context = {"default_mode": "light"}

@@ -432,7 +432,11 @@ function control(spec, value, onInput) {
 function mountExplorer({ model, el: root }, { view, specs, rows, draw, disable }) {
   const state = {};
   for (const s of specs) state[s.name] = model.get(s.name);
-  const frame = h("div", { class: `ddpm-edu-explorer-live ddpm-edu-${view}` });
+  // JupyterLab would take the arrow keys for its own shortcuts (moving between cells): keep them for the controls
+  const frame = h("div", { class: `ddpm-edu-explorer-live ddpm-edu-${view}`, "data-lm-suppress-shortcuts": "true" });
+  frame.addEventListener("keydown", (ev) => {
+    if (/^(Arrow|Page|Home$|End$)/.test(ev.key) && ev.target.matches("input, select")) ev.stopPropagation();
+  });
   const readout = h("p", { class: "ddpm-edu-readout", role: "status", "aria-live": "polite" });
   const controls = {};
   let pending = null;
@@ -447,6 +451,7 @@ function mountExplorer({ model, el: root }, { view, specs, rows, draw, disable }
       readout.classList.add("ddpm-edu-error");
     }
     if (disable) for (const [name, off] of Object.entries(disable(state))) controls[name].setDisabled(off);
+    frame.dataset.state = JSON.stringify(state);   // what is drawn now (the site test reads it)
     if (ev && ev.timeStamp !== undefined) {
       const start = ev.timeStamp;
       requestAnimationFrame(() => {

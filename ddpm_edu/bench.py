@@ -11,8 +11,10 @@ Prints one table. For each device (the CPU, and CUDA when present):
 * seconds of training until the shape of the per-t curve settles: the 20-bin EMA-model curve
   divided by its maximum changes by less than 0.05 (absolute, on that 0..1 scale) between
   evaluations 5 s of training apart. Evaluation time is not counted;
-* milliseconds per redraw of each explorer at T = 1000 (a slider move; a change of frame, the first time
-  (a full redraw) and once seen (its cached frame)).
+* for each explorer, milliseconds from a slider's input event to the redrawn frame in headless Chromium at
+  T = 2000 (median and 90th percentile; the page computes and draws, no kernel), and the size of the
+  explorers' JavaScript;
+* steps/s with one torch thread and with all cores, quiet and beside a busy process (``thread_rows``).
 The last line is ``ours/reference steps per second: R``.
 """
 
@@ -153,32 +155,68 @@ def _compiled_rows(dev, width, eager_ours):
     return rows, speedups
 
 
-def explorer_redraw_ms(repeats: int = 12) -> dict:
-    """Median milliseconds per redraw of each explorer at T = 1000, for a slider move that keeps the frame
-    (the common case while dragging) and for one that changes it (a full redraw). Server side only: the
-    browser test measures key press to new image in JupyterLab."""
-    from .widgets import objective_explorer, schedule_explorer, weighting_explorer
+def explorer_frame_ms(presses: int = 30, T: int = 2000) -> dict:
+    """``{explorer: (median ms, 90th percentile ms, presses, median ms drawn, 90th percentile drawn)}``: from a
+    slider's input event to the next frame the browser paints, and to the end of the redraw itself (numbers,
+    readout and charts drawn: the work that must fit in one frame), in headless Chromium, with the explorers at ``T`` steps: the page computes and draws, no kernel. Each
+    slider (T for the schedule and weighting explorers, P_mean for the objective explorer) is moved by the arrow
+    keys. Needs playwright and Chromium (DDPM_EDU_CHROMIUM, default /usr/bin/chromium); raises RuntimeError,
+    saying what is missing, where they are not there."""
+    import functools
+    import http.server
+    import os
+    import tempfile
+    import threading
+    from pathlib import Path
 
+    from . import widgets as W
+
+    chromium = os.environ.get("DDPM_EDU_CHROMIUM", "/usr/bin/chromium")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        raise RuntimeError("needs playwright (pip install playwright)") from None
+    if not Path(chromium).exists():
+        raise RuntimeError(f"needs Chromium at {chromium} (apt-get install chromium, or set DDPM_EDU_CHROMIUM)")
+    explorers = {"schedule": (W.ScheduleExplorer(T=T), "T"), "weighting": (W.WeightingExplorer(T=T), "T"),
+                 "objective": (W.ObjectiveExplorer(), "EDM P_mean")}
     out = {}
-    for label, make, control, values in (("schedule explorer, T", schedule_explorer, "T", (999, 1000)),
-                                         ("weighting explorer, gamma", weighting_explorer, "gamma", (5.5, 5.0)),
-                                         ("objective explorer, EDM P_mean", objective_explorer, "P_mean", (-1.1, -1.2))):
-        box = make()
-        times = []
-        for i in range(repeats):
-            box.controls[control].value = values[i % 2]
-            times.append(box.last_seconds)
-        out[label] = 1000 * statistics.median(times)
-    full, cached = [], []
-    for _ in range(3):
-        box = weighting_explorer()
-        box.controls["axis"].value = "log-SNR"          # a frame not seen yet: drawn in full
-        full.append(box.last_seconds)
-        for i in range(4):                              # frames seen before: from the cache
-            box.controls["axis"].value = ("t", "log-SNR")[i % 2]
-            cached.append(box.last_seconds)
-    out["weighting explorer, new frame"] = 1000 * statistics.median(full)
-    out["weighting explorer, frame seen"] = 1000 * statistics.median(cached)
+    with tempfile.TemporaryDirectory(prefix="ddpm-edu-frames-") as tmp:
+        (Path(tmp) / "explorers.js").write_text(W.bundle(None))
+        (Path(tmp) / "explorers.css").write_text(W.stylesheet())
+        body = "".join(w._repr_mimebundle_()["text/html"] for w, _ in explorers.values())
+        (Path(tmp) / "index.html").write_text('<!doctype html><html><head><meta charset="utf-8"><link rel="stylesheet" '
+                                              'href="explorers.css"><script type="module" src="explorers.js"></script>'
+                                              f'</head><body style="max-width:1000px">{body}</body></html>')
+
+        class Quiet(http.server.SimpleHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+        httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=tmp))
+        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        try:
+            with sync_playwright() as p:
+                browser = p.chromium.launch(executable_path=chromium, headless=True,
+                                            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+                page = browser.new_page(viewport={"width": 1100, "height": 900}, device_scale_factor=2)
+                page.goto(f"http://127.0.0.1:{httpd.server_address[1]}/index.html")
+                page.wait_for_function("() => document.querySelectorAll('.ddpm-edu-explorer-live').length === 3")
+                for i, (view, (_, label)) in enumerate(explorers.items()):
+                    root = page.locator(".ddpm-edu-explorer-live").nth(i)
+                    field = root.get_by_label(label, exact=True)
+                    field.focus()
+                    page.evaluate("() => { window.__ddpmEduTimings = []; }")
+                    for k in range(presses):
+                        page.keyboard.press("ArrowLeft" if k % 2 == 0 else "ArrowRight")
+                    page.wait_for_function(f"() => window.__ddpmEduTimings.length >= {presses}")
+                    timings = page.evaluate("() => window.__ddpmEduTimings")
+                    pick = lambda key: sorted(t[key] for t in timings)
+                    p90 = lambda v: v[min(len(v) - 1, int(0.9 * len(v)))]
+                    frame, drawn = pick("ms"), pick("drawn")
+                    out[view] = (statistics.median(frame), p90(frame), len(frame), statistics.median(drawn), p90(drawn))
+                browser.close()
+        finally:
+            httpd.shutdown()
     return out
 
 
@@ -360,8 +398,16 @@ def main(seconds: float | None = None, device: str | None = None, width: int = 1
             print(f"{dev:8s} {what:32s} {'not in ' + format(budget, 'g') + ' s':>12s} {b:>12s}")
         else:                                   # b: the reference's steps/s, or "(N steps)"
             print(f"{dev:8s} {what:32s} {a:12.1f} {b if isinstance(b, str) else format(b, '.1f'):>12s}")
-    for label, ms in explorer_redraw_ms().items():
-        print(f"{'cpu':8s} {'redraw ms: ' + label:44s} {ms:8.0f}")
+    from . import widgets as W
+    try:
+        frames = explorer_frame_ms()
+    except Exception as err:          # no playwright or no Chromium here: say so, print the rest
+        print(f"explorers in the page: not measured ({err})")
+    else:
+        for view, (median, p90, n, work, work90) in frames.items():
+            print(f"{'page':8s} {view + ' explorer, T = 2000: key press to redrawn frame, ms':44s} median {median:5.1f}, "
+                  f"90th percentile {p90:5.1f} ({n} presses; computed and drawn in: median {work:4.1f}, 90th {work90:4.1f})")
+    print(f"{'page':8s} {'JavaScript of the explorers, uPlot included':44s} {len(W.bundle(None).encode()) / 1000:8.0f} KB")
     if threads_table:
         print(f"\n{'threads (cpu)':48s} {'quiet':>8s} {'loaded':>8s}   (loaded: beside one busy process)")
         for what, quiet, loaded in thread_rows(width=width):

@@ -273,21 +273,31 @@ function logSnrDensity(s) {                       // weighting.log_snr_density: 
   return out;
 }
 
+function ascendingOrder(v) {                      // numpy.argsort for a grid without ties: O(n) when it is monotone
+  let up = true, down = true;
+  for (let i = 1; i < v.length; i++) { if (v[i] <= v[i - 1]) up = false; if (v[i] >= v[i - 1]) down = false; }
+  const idx = Array.from({ length: v.length }, (_, i) => i);
+  if (up) return idx;
+  if (down) return idx.reverse();
+  return idx.sort((a, b) => v[a] - v[b]);
+}
+
 function effectiveWeights(s, curves) {            // weighting.effective_weights: (lambda, density, {label: effective})
   const lamAll = s.log_snr.subarray(1), densAll = logSnrDensity(s).subarray(1), T = s.T;
   const gaps = new Float64Array(T - 1);
   for (let i = 0; i < T - 1; i++) gaps[i] = Math.abs(lamAll[i + 1] - lamAll[i]);
   let keep = T;
   if (gaps.length >= 3 && gaps[gaps.length - 1] > 10 * median(gaps)) keep = T - 1;   // cosine's clipped last step
-  const lam = Float64Array.from(lamAll.subarray(0, keep)), dens = Float64Array.from(densAll.subarray(0, keep));
-  const order = Array.from(lam.keys()).sort((a, b) => lam[a] - lam[b]);
-  const lamSorted = Float64Array.from(order, (i) => lam[i]);
+  const lam = lamAll.slice(0, keep), dens = densAll.slice(0, keep);
+  const order = ascendingOrder(lam);
   const eff = {};
   for (const [label, w] of Object.entries(curves)) {
     const e = new Float64Array(keep);
     for (let i = 0; i < keep; i++) e[i] = w[i + 1] * dens[i];
-    const area = trapezoid(Float64Array.from(order, (i) => e[i]), lamSorted);
-    eff[label] = e.map((v) => v / area);
+    let area = 0;                                 // numpy.trapezoid over lambda in increasing order
+    for (let j = 1; j < keep; j++) { const a = order[j - 1], b = order[j]; area += (lam[b] - lam[a]) * (e[b] + e[a]) / 2; }
+    for (let i = 0; i < keep; i++) e[i] /= area;
+    eff[label] = e;
   }
   return { lam, dens, eff };
 }
@@ -453,9 +463,14 @@ function mountExplorer({ model, el: root }, { view, specs, rows, draw, disable }
     if (disable) for (const [name, off] of Object.entries(disable(state))) controls[name].setDisabled(off);
     frame.dataset.state = JSON.stringify(state);   // what is drawn now (the site test reads it)
     if (ev && ev.timeStamp !== undefined) {
-      const start = ev.timeStamp;
-      requestAnimationFrame(() => {
-        (window.__ddpmEduTimings = window.__ddpmEduTimings || []).push({ view, ms: performance.now() - start });
+      // from the input event to: the numbers and the readout (work), the charts drawn (uPlot draws in a microtask
+      // queued before this one: drawn), and the next frame the browser paints (ms)
+      const start = ev.timeStamp, work = performance.now() - start;
+      queueMicrotask(() => {
+        const drawn = performance.now() - start;
+        requestAnimationFrame(() => {
+          (window.__ddpmEduTimings = window.__ddpmEduTimings || []).push({ view, work, drawn, ms: performance.now() - start });
+        });
       });
     }
   };
@@ -528,6 +543,16 @@ function chart(parent, { title, xLabel, yLabel, series, yLog = false, xReversed 
                                      points: { show: false }, value: fmt }))],
   };
   const plot = new uPlot(opts, [[], ...series.map(() => [])], box);
+  // a chart ~450 CSS px wide: draw long series thinned to about 400 points (a point every pixel or so), keeping
+  // every one of the first and last steps, where the curves turn fastest (t = 1, cosine's t = T)
+  const setData = plot.setData.bind(plot);
+  plot.setData = (data) => {
+    const n = data[0].length;
+    if (n <= 500) return setData(data);
+    const step = Math.ceil(n / 400), keep = [];
+    for (let i = 0; i < n; i++) if (i < 40 || i >= n - 10 || i % step === 0) keep.push(i);
+    return setData(data.map((col) => keep.map((i) => col[i])));
+  };
   if (typeof ResizeObserver !== "undefined") {
     new ResizeObserver(() => { const w = width(); if (Math.abs(w - plot.width) > 4) plot.setSize({ width: w, height }); }).observe(box);
   }

@@ -57,7 +57,7 @@ function renderWeighting({ model, el }) {
       const order = axis === "t" ? null : Array.from(x.keys()).reverse();       // uPlot wants x increasing
       const xs = order ? Float64Array.from(order, (i) => x[i]) : x;
       charts.w.setData([xs, ...Object.values(v.curves).map((c) => forLog(order ? order.map((i) => c[i + 1]) : c.subarray(1)))]);
-      const back = Array.from(v.lam.keys()).sort((a, b) => v.lam[a] - v.lam[b]);
+      const back = ascendingOrder(v.lam);
       charts.eff.setData([Float64Array.from(back, (i) => v.lam[i]),
                           ...Object.values(v.eff).map((e) => Float64Array.from(back, (i) => e[i])),
                           Float64Array.from(back, (i) => v.dens[i])]);

@@ -13,31 +13,32 @@ SITE        ?=
 STAMP      := $(VENV)/.installed
 SITE_STAMP := $(VENV)/.installed-site
 
-.PHONY: lab test test-slow site explore figures bench clean
+.PHONY: lab test test-slow site explore figures bench bench-notebooks vendor clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -c "import torch" 2>/dev/null || \
 		$(BIN)/python -m pip install --quiet $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) "$(TORCH)"
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet -e ".[lab,test]"
 	touch $(STAMP)
 
 # the site's packages (Sphinx, MyST-NB, the book theme, an offline MathJax): only for those who build it
 $(SITE_STAMP): $(STAMP)
-	$(BIN)/python -m pip install --quiet -e ".[test,site]"
+	$(BIN)/python -m pip install --quiet -e ".[lab,test,site]"
 	touch $(SITE_STAMP)
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/
 
 test: $(STAMP) $(if $(SITE),$(SITE_STAMP))
-	SITE=$(SITE) bash scripts/run_tests.sh $(BIN)
+	SITE=$(SITE) DDPM_EDU_TORCH="$(TORCH)" DDPM_EDU_TORCH_INDEX="$(TORCH_INDEX)" bash scripts/run_tests.sh $(BIN)
 
-# the three-seed check of every claim the experiment notebooks make, at the classroom budget (about 20 min)
+# the three-seed check of every claim the experiment notebooks make, at the classroom budget (about 8 min on a
+# 2-core CPU machine)
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow tests/test_claims_slow.py
 
-# the course site into build/site: executes every notebook (fast mode; DDPM_EDU_FAST=0 for the classroom run)
+# the course site into build/site: executes every notebook in classroom mode (DDPM_EDU_FAST=1 for short runs)
 site: $(SITE_STAMP)
 	$(BIN)/python scripts/build_site.py
 
@@ -51,6 +52,14 @@ figures: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m ddpm_edu bench
+
+# every notebook in classroom mode, quiet and then beside a busy process, with the textbook step's speed (~10 min)
+bench-notebooks: $(STAMP)
+	$(BIN)/python -m ddpm_edu bench --notebooks
+
+# the explorers' chart library (uPlot), pinned, from the npm registry into ddpm_edu/static/vendor (needs a network)
+vendor:
+	$(PYTHON) scripts/vendor_js.py
 
 clean:
 	rm -rf $(VENV) runs build

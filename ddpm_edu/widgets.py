@@ -330,7 +330,7 @@ class WeightingExplorer(_Explorer):
     Left: weights normalised to mean 1 over t (each curve divided by its own mean), against t or
     log-SNR. Right: the log-SNR density under uniform t (dashed) and each weighting times it: where
     the objective really spends effort. The legends sit under the panels, never over a curve. Each
-    slider starts at its smallest valid value (gamma, k and the P2 exponent must be > 0).
+    slider's range starts at its smallest valid value (gamma, k and the P2 exponent must be > 0).
     """
     _esm = traitlets.Unicode(bundle("weighting")).tag(sync=True)
     VIEW, FIGSIZE = "weighting", (9.0, 3.8)

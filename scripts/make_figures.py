@@ -101,7 +101,7 @@ def explorer():
         sync_playwright = None
     if sync_playwright is None or not Path(chromium).exists():
         from ddpm_edu.widgets import weighting_explorer
-        (OUT / "explorer.png").write_bytes(weighting_explorer().image.value)
+        (OUT / "explorer.png").write_bytes(weighting_explorer().png())
         print("no browser: wrote the explorer's own figure instead of a screenshot")
         return
     port = 8873
@@ -119,9 +119,11 @@ def explorer():
                     break
                 except Exception:  # noqa: BLE001 - server still starting
                     time.sleep(1)
-            page.locator(".widget-html-content", has_text="Min-SNR-5 equals simple").wait_for(timeout=120_000)
-            page.locator(".widget-image").nth(1).scroll_into_view_if_needed()
-            box = page.locator(".widget-vbox").nth(1)
+            box = page.locator(".ddpm-edu-explorer-live", has=page.locator(".ddpm-edu-readout",
+                                                                               has_text="Min-SNR-5 equals simple"))
+            box.wait_for(timeout=120_000)
+            box.scroll_into_view_if_needed()
+            page.wait_for_timeout(500)                       # the charts' first frame
             box.screenshot(path=str(OUT / "explorer.png"))
             b.close()
     finally:

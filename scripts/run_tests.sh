@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The whole test suite (called by `make test`):
-#   1. unit tests (fast mode), 2. every notebook executed by nbval (two side by side), with every figure checked and the executed
-#   copies written to build/executed, 3. what those copies show (tests/test_executed.py) and the browser tests
-#   (JupyterLab, Voila, every formula of the executed notebooks), 4. with SITE=1 (as CI runs it), the course site built from those executed notebooks and
-#   checked in a browser.
+#   1. unit tests (fast mode), the explorers' JavaScript against the package included;
+#   2. the course as pip and Colab deliver it: one wheel, one clean virtual environment (tests/test_install.py);
+#   3. every notebook executed by nbval in classroom mode (DDPM_EDU_FAST=0: every claim checked at its budget),
+#      two side by side, every figure checked, the executed copies written to build/executed;
+#   4. what those copies show (tests/test_executed.py) and the browser tests (JupyterLab, Voila, every formula);
+#   5. with SITE=1 (as CI runs it), the course site built from those executed notebooks and checked in a browser.
 # Usage: scripts/run_tests.sh VENV_BIN
 set -euo pipefail
 BIN=${1:-.venv/bin}
@@ -19,12 +21,18 @@ fi
 
 start=$(date +%s)
 rm -rf "$DDPM_EDU_EXECUTED_DIR"
+stage() { echo "[$1: $(( $(date +%s) - start )) s since the start]"; }
 MPLBACKEND=Agg "$BIN/python" -m pytest -q -rs tests --ignore=tests/test_browser.py --ignore=tests/test_site.py \
-  --ignore=tests/test_executed.py
-# notebooks under nbval, two at a time with the cores shared (scripts/build_site.py --execute-into; it drops
-# MPLBACKEND, so that their figures are inline PNGs in the executed copies)
-"$BIN/python" scripts/build_site.py --execute-into "$DDPM_EDU_EXECUTED_DIR"
+  --ignore=tests/test_executed.py --ignore=tests/test_install.py
+stage "unit tests done"
+MPLBACKEND=Agg "$BIN/python" -m pytest -q -rs -s tests/test_install.py
+stage "install tests done"
+# notebooks under nbval in classroom mode, two at a time with the cores shared (scripts/build_site.py --execute-into;
+# it drops MPLBACKEND, so that their figures are inline PNGs in the executed copies)
+DDPM_EDU_FAST=0 "$BIN/python" scripts/build_site.py --execute-into "$DDPM_EDU_EXECUTED_DIR"
+stage "notebooks done"
 MPLBACKEND=Agg "$BIN/python" -m pytest -q -rs tests/test_executed.py tests/test_browser.py
+stage "browser tests done"
 if [ -n "${SITE:-}" ]; then
   # the course site, built from the notebooks exactly as this run executed them, then checked in a browser
   site_start=$(date +%s)

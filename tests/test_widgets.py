@@ -102,7 +102,7 @@ def test_a_bad_value_set_from_python_is_refused_and_the_explorer_keeps_its_setti
 
 
 def test_no_slider_position_is_refused():
-    """Every slider starts at its smallest valid value and ends at its largest, so the page never has to show
+    """Every slider's range starts at its smallest valid value and ends at its largest, so the page never has to show
     "Cannot draw this": the corners of the sliders all draw (a schedule whose alpha-bar would underflow needs
     larger betas than the sliders reach)."""
     import itertools

@@ -22,9 +22,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SITE = Path(os.environ.get("DDPM_EDU_SITE_DIR", ROOT / "build" / "site"))
-CHROMIUM = os.environ.get("DDPM_EDU_CHROMIUM", "/usr/bin/chromium")
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-         "--no-first-run", "--disable-sync", "--disable-quic"]
+from _chromium import CHROMIUM, FLAGS
 
 playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 if not (SITE / "index.html").exists():

@@ -4,13 +4,11 @@ The wheel itself, installed into a clean virtual environment and into a Colab-li
 tests/test_install.py (it builds and installs, so it runs in its own stage of the test command).
 """
 import json
-import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import pytest
 
 from ddpm_edu import __version__, cli, course
 

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from ddpm_edu import objectives as O
 from ddpm_edu import widgets as W

@@ -52,6 +52,7 @@ figures: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m ddpm_edu bench
+	$(BIN)/python scripts/bench_explorers.py
 
 # every notebook in classroom mode, quiet and then beside a busy process, with the textbook step's speed (~10 min)
 bench-notebooks: $(STAMP)

@@ -11,9 +11,8 @@ Prints one table. For each device (the CPU, and CUDA when present):
 * seconds of training until the shape of the per-t curve settles: the 20-bin EMA-model curve
   divided by its maximum changes by less than 0.05 (absolute, on that 0..1 scale) between
   evaluations 5 s of training apart. Evaluation time is not counted;
-* for each explorer, milliseconds from a slider's input event to the redrawn frame in headless Chromium at
-  T = 2000 (median and 90th percentile; the page computes and draws, no kernel), and the size of the
-  explorers' JavaScript;
+* the size of the explorers' JavaScript (their redraw times in Chromium: ``scripts/bench_explorers.py``, which
+  ``make bench`` runs after this);
 * steps/s with one torch thread and with all cores, quiet and beside a busy process (``thread_rows``).
 The last line is ``ours/reference steps per second: R``.
 """
@@ -27,24 +26,25 @@ import time
 import torch
 
 from .data import digits
+from .diffusion import forward_coefficients, noised
+from .evaluation import evaluate_per_t
 from .models import MLPDenoiser
 from .schedules import NoiseSchedule
-from .training import TrainConfig, Trainer, evaluate_per_t
+from .training import TrainConfig, Trainer
 
 
 def reference_step_fn(model, data, schedule, batch_size=256, lr=2e-3, generator=None):
     """The usual textbook DDPM step, as a closure; same data, model and batch size as ours."""
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     dev = data.device
-    sqrt_ab = schedule.alpha_bars.sqrt().to(dev, torch.float32)
-    sqrt_1m = schedule.one_minus_alpha_bars.sqrt().to(dev, torch.float32)
+    sqrt_ab, sqrt_1m = (c.to(dev, torch.float32) for c in forward_coefficients(schedule))
     shape = (-1,) + (1,) * (data.dim() - 1)
 
     def step():
         idx = torch.randint(0, data.shape[0], (batch_size,), device=dev)
         t = torch.randint(1, schedule.T + 1, (batch_size,), device=dev)
         noise = torch.randn((batch_size,) + tuple(data.shape[1:]), device=dev)
-        x_t = sqrt_ab[t].view(shape) * data[idx] + sqrt_1m[t].view(shape) * noise
+        x_t = noised(sqrt_ab[t].view(shape), sqrt_1m[t].view(shape), data[idx], noise)
         loss = torch.nn.functional.mse_loss(model(x_t, t), noise)
         opt.zero_grad()
         loss.backward()
@@ -153,71 +153,6 @@ def _compiled_rows(dev, width, eager_ours):
         rows.append((str(dev), f"compile {mode} steps/s", c_ours, c_ref))
         speedups.append(f"{dev} torch.compile ({mode}) speed-up over eager, ours: {c_ours / eager_ours:.2f}x")
     return rows, speedups
-
-
-def explorer_frame_ms(presses: int = 30, T: int = 2000) -> dict:
-    """``{explorer: (median ms, 90th percentile ms, presses, median ms drawn, 90th percentile drawn)}``: from a
-    slider's input event to the next frame the browser paints, and to the end of the redraw itself (numbers,
-    readout and charts drawn: the work that must fit in one frame), in headless Chromium, with the explorers at ``T`` steps: the page computes and draws, no kernel. Each
-    slider (T for the schedule and weighting explorers, P_mean for the objective explorer) is moved by the arrow
-    keys. Needs playwright and Chromium (DDPM_EDU_CHROMIUM, default /usr/bin/chromium); raises RuntimeError,
-    saying what is missing, where they are not there."""
-    import functools
-    import http.server
-    import os
-    import tempfile
-    import threading
-    from pathlib import Path
-
-    from . import widgets as W
-
-    chromium = os.environ.get("DDPM_EDU_CHROMIUM", "/usr/bin/chromium")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        raise RuntimeError("needs playwright (pip install playwright)") from None
-    if not Path(chromium).exists():
-        raise RuntimeError(f"needs Chromium at {chromium} (apt-get install chromium, or set DDPM_EDU_CHROMIUM)")
-    explorers = {"schedule": (W.ScheduleExplorer(T=T), "T"), "weighting": (W.WeightingExplorer(T=T), "T"),
-                 "objective": (W.ObjectiveExplorer(), "EDM P_mean")}
-    out = {}
-    with tempfile.TemporaryDirectory(prefix="ddpm-edu-frames-") as tmp:
-        (Path(tmp) / "explorers.js").write_text(W.bundle(None))
-        (Path(tmp) / "explorers.css").write_text(W.stylesheet())
-        body = "".join(w._repr_mimebundle_()["text/html"] for w, _ in explorers.values())
-        (Path(tmp) / "index.html").write_text('<!doctype html><html><head><meta charset="utf-8"><link rel="stylesheet" '
-                                              'href="explorers.css"><script type="module" src="explorers.js"></script>'
-                                              f'</head><body style="max-width:1000px">{body}</body></html>')
-
-        class Quiet(http.server.SimpleHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-        httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=tmp))
-        threading.Thread(target=httpd.serve_forever, daemon=True).start()
-        try:
-            with sync_playwright() as p:
-                browser = p.chromium.launch(executable_path=chromium, headless=True,
-                                            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-                page = browser.new_page(viewport={"width": 1100, "height": 900}, device_scale_factor=2)
-                page.goto(f"http://127.0.0.1:{httpd.server_address[1]}/index.html")
-                page.wait_for_function("() => document.querySelectorAll('.ddpm-edu-explorer-live').length === 3")
-                for i, (view, (_, label)) in enumerate(explorers.items()):
-                    root = page.locator(".ddpm-edu-explorer-live").nth(i)
-                    field = root.get_by_label(label, exact=True)
-                    field.focus()
-                    page.evaluate("() => { window.__ddpmEduTimings = []; }")
-                    for k in range(presses):
-                        page.keyboard.press("ArrowLeft" if k % 2 == 0 else "ArrowRight")
-                    page.wait_for_function(f"() => window.__ddpmEduTimings.length >= {presses}")
-                    timings = page.evaluate("() => window.__ddpmEduTimings")
-                    pick = lambda key: sorted(t[key] for t in timings)
-                    p90 = lambda v: v[min(len(v) - 1, int(0.9 * len(v)))]
-                    frame, drawn = pick("ms"), pick("drawn")
-                    out[view] = (statistics.median(frame), p90(frame), len(frame), statistics.median(drawn), p90(drawn))
-                browser.close()
-        finally:
-            httpd.shutdown()
-    return out
 
 
 BUSY = "import time\nend = time.time() + {seconds}\nwhile time.time() < end:\n    pass\n"
@@ -369,7 +304,7 @@ def print_notebook_table(fast: bool = False, names=None) -> None:
 def main(seconds: float | None = None, device: str | None = None, width: int = 128, compile_cpu: bool = False,
          threads_table: bool = True) -> int:
     from ._checks import check_int
-    from .training import pick_device
+    from .runtime import pick_device
 
     if device is not None:
         pick_device(device)                   # a bad name is a ValueError naming device, before anything runs
@@ -399,15 +334,8 @@ def main(seconds: float | None = None, device: str | None = None, width: int = 1
         else:                                   # b: the reference's steps/s, or "(N steps)"
             print(f"{dev:8s} {what:32s} {a:12.1f} {b if isinstance(b, str) else format(b, '.1f'):>12s}")
     from . import widgets as W
-    try:
-        frames = explorer_frame_ms()
-    except Exception as err:          # no playwright or no Chromium here: say so, print the rest
-        print(f"explorers in the page: not measured ({err})")
-    else:
-        for view, (median, p90, n, work, work90) in frames.items():
-            print(f"{'page':8s} {view + ' explorer, T = 2000: key press to redrawn frame, ms':44s} median {median:5.1f}, "
-                  f"90th percentile {p90:5.1f} ({n} presses; computed and drawn in: median {work:4.1f}, 90th {work90:4.1f})")
-    print(f"{'page':8s} {'JavaScript of the explorers, uPlot included':44s} {len(W.bundle(None).encode()) / 1000:8.0f} KB")
+    print(f"{'page':8s} {'JavaScript of the explorers, uPlot included':44s} {len(W.bundle(None).encode()) / 1000:8.0f} KB"
+          " (their redraw times: python scripts/bench_explorers.py in a source checkout, or make bench)")
     if threads_table:
         print(f"\n{'threads (cpu)':48s} {'quiet':>8s} {'loaded':>8s}   (loaded: beside one busy process)")
         for what, quiet, loaded in thread_rows(width=width):

@@ -24,11 +24,7 @@ import os
 import re
 import sys
 
-from .diffusion import TARGETS
-from .experiment import DATASETS, DEFAULTS
-from .weighting import WEIGHTINGS
-
-SCHEDULES = ("linear", "cosine", "scaled_linear", "sigmoid")
+from .experiment import DEFAULTS
 
 
 class UserError(Exception):
@@ -115,10 +111,17 @@ def _flag_message(err: Exception) -> str:
     return text
 
 
-_FLAG_OF = {"steps": "steps", "seconds": "seconds", "seed": "seed", "T": "T", "width": "width", "lr": "lr",
-            "batch_size": "batch-size", "target": "target", "weighting": "weighting", "data": "data",
-            "device": "device", "gamma": "param gamma", "k": "param k", "sigma": "param sigma", "clip_t1": "param clip_t1",
-            "weighting_params": "param", "ema_decay": "ema", "threads": "threads", "DDPM_EDU_THREADS": "threads",
+def _flags_of_fields() -> dict:
+    """argument name -> flag, for the run options: read from the fields of RunConfig (one declaration)."""
+    from dataclasses import fields
+
+    from .experiment import RunConfig
+
+    return {f.name: f.metadata["flag"][2:] for f in fields(RunConfig) if f.metadata.get("flag")}
+
+
+_FLAG_OF = {**_flags_of_fields(), "gamma": "param gamma", "k": "param k", "sigma": "param sigma",
+            "clip_t1": "param clip_t1", "weighting_params": "param", "threads": "threads", "DDPM_EDU_THREADS": "threads",
             "folder": "dir"}
 
 
@@ -128,8 +131,9 @@ def _train(args) -> int:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from . import plotting
-    from .experiment import run
+    from dataclasses import fields
+
+    from .experiment import RunConfig, run
 
     params = _parse_weighting_params(args.param)
     if args.gamma is not None:
@@ -138,10 +142,8 @@ def _train(args) -> int:
                             "it is Min-SNR's gamma (for P2 use --param gamma=...)")
         params["gamma"] = args.gamma
     out = _check_out(args.out)
-    exp = run(data=args.data, target=args.target, weighting=args.weighting, weighting_params=params,
-              schedule=args.schedule, T=args.T, steps=args.steps, seconds=args.seconds, seed=args.seed,
-              device=args.device, width=args.width, model=args.model, batch_size=args.batch_size, lr=args.lr,
-              ema_decay=args.ema, compile=args.compile, progress=not args.quiet)
+    options = {f.name: getattr(args, f.name) for f in fields(RunConfig) if f.metadata.get("flag")}
+    exp = run(**options, weighting_params=params, progress=not args.quiet)
     metrics = exp.metrics()
     tmp = os.path.join(out, "metrics.json.tmp")
     with open(tmp, "w") as f:
@@ -187,7 +189,7 @@ def figures(exp) -> dict:
 
 def _bench(args) -> int:
     from . import bench
-    from .training import pick_device
+    from .runtime import pick_device
 
     if args.device is not None:
         pick_device(args.device)              # a bad device is a one-line error before anything runs
@@ -224,6 +226,35 @@ def _threads(value):
         os.environ[ENV] = str(setting("auto" if value == "auto" else int(value) if value.isdigit() else value))
 
 
+_KINDS = {"int": _int_at_least, "float": lambda low: _positive_float if low == 0 else float}
+
+
+def _run_flags(parser) -> None:
+    """``train``'s run options, one flag per :class:`~ddpm_edu.experiment.RunConfig` field that names one (its
+    help and default come from the field); the weighting's parameters come as --param NAME=VALUE and --gamma."""
+    from dataclasses import fields
+
+    from .experiment import RunConfig
+
+    for f in fields(RunConfig):
+        meta = f.metadata
+        if meta.get("flag") is None:
+            continue
+        if meta.get("store_true"):
+            parser.add_argument(meta["flag"], dest=f.name, action="store_true", help=meta["help"])
+            continue
+        kind = meta.get("kind")
+        parser.add_argument(meta["flag"], dest=f.name, default=f.default, choices=meta.get("choices"),
+                            metavar=None if meta.get("choices") else meta["flag"][2:].upper().replace("-", "_"),
+                            type=_KINDS[kind[0]](kind[1]) if kind else None, help=meta["help"])
+        if f.name == "weighting":
+            parser.add_argument("--gamma", type=_positive_float, default=None,
+                                help="Min-SNR gamma, with --weighting min_snr (default: the weighting's own, 5)")
+            parser.add_argument("--param", action="append", metavar="NAME=VALUE", default=None,
+                                help="a weighting parameter (repeatable), e.g. --param sigma=beta_tilde or --param k=1 "
+                                     "(default: the weighting's own parameters; see ddpm_edu.WEIGHTINGS)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     fmt = _Help
     from . import __version__
@@ -233,29 +264,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"ddpm-edu {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     tr = sub.add_parser("train", help="train a tiny model; write metrics.json, samples.npy and figures", formatter_class=fmt)
-    tr.add_argument("--data", default="digits", choices=DATASETS, help="data set")
-    tr.add_argument("--target", default=DEFAULTS["target"], choices=TARGETS, help="what the model predicts")
-    tr.add_argument("--weighting", default=DEFAULTS["weighting"], choices=list(WEIGHTINGS), help="loss weighting over t")
-    tr.add_argument("--gamma", type=_positive_float, default=None, help="Min-SNR gamma, with --weighting min_snr (default: the weighting's own, 5)")
-    tr.add_argument("--param", action="append", metavar="NAME=VALUE", default=None,
-                    help="a weighting parameter (repeatable), e.g. --param sigma=beta_tilde or --param k=1 "
-                         "(default: the weighting's own parameters; see ddpm_edu.WEIGHTINGS)")
-    tr.add_argument("--schedule", default=DEFAULTS["schedule"], choices=SCHEDULES, help="noise schedule")
-    tr.add_argument("--T", type=_int_at_least(2), default=DEFAULTS["T"], help="number of diffusion steps")
-    tr.add_argument("--steps", type=_int_at_least(1), default=None,
-                    help="training steps (default: the classroom budget, 4000; 300 with DDPM_EDU_FAST=1)")
-    tr.add_argument("--seconds", type=_positive_float, default=None,
-                    help="optional time cap: stop early after this much wall time, and say so in metrics.json "
-                         "(\"complete\": false) (default: no cap)")
-    tr.add_argument("--seed", type=_int_at_least(0), default=DEFAULTS["seed"], help="seed of every random draw")
-    tr.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps")
-    tr.add_argument("--model", default=DEFAULTS["model"], choices=["mlp", "conv"], help="denoiser network")
-    tr.add_argument("--width", type=_int_at_least(1), default=DEFAULTS["width"], help="hidden width of the network")
-    tr.add_argument("--batch-size", type=_int_at_least(1), default=DEFAULTS["batch_size"], help="examples per step")
-    tr.add_argument("--lr", type=_positive_float, default=DEFAULTS["lr"], help="Adam learning rate")
-    tr.add_argument("--ema", type=float, default=DEFAULTS["ema_decay"], help="EMA decay of the evaluated weights, in [0, 1]")
+    _run_flags(tr)
     tr.add_argument("--out", required=True, help="output folder (created if missing)")
-    tr.add_argument("--compile", action="store_true", help="compile the model's forward pass with torch.compile")
     tr.add_argument("--quiet", action="store_true", help="no progress bar")
     tr.add_argument("--threads", default=None, metavar="N",
                     help="'auto' or a number of threads for torch while training (default: DDPM_EDU_THREADS, else "

@@ -4,11 +4,14 @@
   sklearn wheel), pixel values 0..16 scaled to [-1, 1].
 * ``toy(name, n, seed)``: 2-D toy sets (two moons, swiss roll, a Gaussian mixture), deterministic
   given the seed.
+* ``SPECS``: each data set declared once (:class:`DataSpec`): its shape, how it is split, whether its values lie
+  on a grid, how samples are clipped and scored. Code that depends on the data set reads its record, never its name.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -54,6 +57,11 @@ def toy(name: str = "moons", n: int = 2000, seed: int = 0, dtype: torch.dtype = 
     n = check_int("n", n, 1, MAX_N)
     seed = check_int("seed", seed, 0, 2 ** 32 - 1)
     _check_float_dtype(dtype)
+    return _toy(name, n, seed, dtype)
+
+
+def _toy(name: str, n: int, seed: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """:func:`toy` on checked arguments."""
     if name == "moons":
         from sklearn.datasets import make_moons
 
@@ -79,3 +87,48 @@ def upsample(images: torch.Tensor, factor: int = 4) -> torch.Tensor:
     if images.dim() != 4:
         raise bad("images", Desc(f"tensor of shape {tuple(images.shape)}"), "images must have shape (B, C, H, W)")
     return images.repeat_interleave(factor, dim=2).repeat_interleave(factor, dim=3)
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """One data set, declared once (nanoGPT's ``get_batch(split)``: one entry point gives the loop what it needs).
+
+    ``shape``: one example's shape. ``levels``: how many values a coordinate takes (17 for the 8x8 digits,
+    0.125 apart in [-1, 1]), None for continuous data. ``clip_x0``: sampling clamps the model's x0 to
+    [-clip_x0, clip_x0] at every step (the digits' pixels lie in [-1, 1], as improved-diffusion does for images);
+    None for the unbounded 2-D toys. ``true_density``: the exact floor comes from the true density (the Gaussian
+    mixture) rather than from the empirical distribution of the training set. ``report``: the sample-quality
+    report (``"digits"``: Frechet digit distance, precision, recall, copies; ``"toy"``: energy distance).
+    """
+    name: str
+    shape: tuple
+    levels: int | None
+    clip_x0: float | None
+    true_density: bool
+    report: str
+
+    def load(self, seed: int = 0):
+        """``(train, held_out)``: digits split 70/30 (stratified by label), or 4000 toy points and an independent draw."""
+        seed = check_int("seed", seed, 0, 2 ** 32 - 1 - 10_000)
+        if self.name == "digits":
+            from sklearn.model_selection import train_test_split
+
+            images, labels = digits()
+            idx = torch.arange(len(images))
+            tr, te = train_test_split(idx.numpy(), test_size=0.3, random_state=seed, stratify=labels.numpy())
+            return images[torch.as_tensor(tr)], images[torch.as_tensor(te)]
+        return _toy(self.name, 4000, seed), _toy(self.name, 4000, seed + 10_000)
+
+
+SPECS = {
+    "digits": DataSpec("digits", (1, 8, 8), levels=17, clip_x0=1.0, true_density=False, report="digits"),
+    "moons": DataSpec("moons", (2,), levels=None, clip_x0=None, true_density=False, report="toy"),
+    "swiss_roll": DataSpec("swiss_roll", (2,), levels=None, clip_x0=None, true_density=False, report="toy"),
+    "gaussian_mixture": DataSpec("gaussian_mixture", (2,), levels=None, clip_x0=None, true_density=True, report="toy"),
+}
+assert tuple(SPECS) == DATASETS
+
+
+def spec(name: str) -> DataSpec:
+    """The record of data set ``name`` (one of ``DATASETS``)."""
+    return SPECS[check_choice("data", name, DATASETS)]

@@ -31,6 +31,74 @@ def extract(values: torch.Tensor, t, like: torch.Tensor) -> torch.Tensor:
     return out.reshape(out.shape[0], *([1] * (like.dim() - 1)))
 
 
+# ---------------------------------------------------------------- unchecked kernels
+# The formulas themselves, once each. The public functions below check their arguments and call these; the
+# training loss, the per-t evaluation, the bound, the samplers and the continuous objectives call them directly
+# on tensors already checked at their own public boundary (DESIGN.md: validation happens once).
+
+def forward_coefficients(schedule: NoiseSchedule):
+    """``(a, s)``: the per-t tables a_t = sqrt(alpha-bar_t), s_t = sqrt(1 - alpha-bar_t), float64, length T + 1."""
+    return schedule.alpha_bars.sqrt(), schedule.one_minus_alpha_bars.sqrt()
+
+
+def vp_coefficients(lam: torch.Tensor):
+    """``(a, s)`` at log-SNR lambda for the variance-preserving process: a^2 = sigmoid(lambda), s^2 = sigmoid(-lambda)
+    (Kingma et al. 2021, sec. 2: alpha^2 / sigma^2 = exp(lambda), alpha^2 + sigma^2 = 1)."""
+    return torch.sigmoid(lam).sqrt(), torch.sigmoid(-lam).sqrt()
+
+
+def noised(a, s, x0: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+    """x_t = a x0 + s eps, with a, s already gathered at t and broadcastable (Ho et al. 2020, eq. 4).
+
+    The package's one statement of the forward process: :func:`q_sample`, the trainer's loss, the per-t
+    evaluation, the bound, the benchmark's textbook step and the continuous objectives all form x_t here."""
+    return a * x0 + s * eps
+
+
+def target_coefficients(a, s, target: str):
+    """``(c_eps, c_x0)`` with target = c_eps eps + c_x0 x0: eps (1, 0), x0 (0, 1), v (a, -s).
+
+    v = a eps - s x0 (Salimans & Ho 2022, sec. 4). ``a``, ``s``: tables or values gathered at t."""
+    if target == "eps":
+        return torch.ones_like(a), torch.zeros_like(a)
+    if target == "x0":
+        return torch.zeros_like(a), torch.ones_like(a)
+    return a, -s
+
+
+def combine(c_eps, c_x0, eps: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
+    """c_eps eps + c_x0 x0: a regression target from its coefficients (:func:`target_coefficients`)."""
+    return c_eps * eps + c_x0 * x0
+
+
+def convert_kernel(source: str, target: str, pred: torch.Tensor, x_t: torch.Tensor, a, s) -> torch.Tensor:
+    """The six conversions between eps, x0 and v at x_t = a x0 + s eps, v = a eps - s x0 (see :func:`convert`)."""
+    if source == target:
+        return pred
+    formulas = {
+        ("eps", "x0"): lambda p: (x_t - s * p) / a,
+        ("x0", "eps"): lambda p: (x_t - a * p) / s,
+        ("v", "x0"): lambda p: a * x_t - s * p,
+        ("v", "eps"): lambda p: s * x_t + a * p,
+        ("eps", "v"): lambda p: (p - s * x_t) / a,
+        ("x0", "v"): lambda p: (a * x_t - p) / s,
+    }
+    return formulas[(source, target)](pred)
+
+
+def posterior_mean_kernel(c0, ct, x0: torch.Tensor, x_t: torch.Tensor) -> torch.Tensor:
+    """mu-tilde = c0 x0 + ct x_t, the posterior mean from its coefficients (Ho et al. 2020, eq. 7;
+    :func:`posterior_coefficients`)."""
+    return c0 * x0 + ct * x_t
+
+
+def _gather(table: torch.Tensor, t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """``table[t]`` shaped to broadcast against ``like`` (B, ...), in its dtype and on its device; t checked."""
+    out = table[t].to(device=like.device, dtype=like.dtype)
+    return out if out.dim() == 0 else out.reshape(out.shape[0], *([1] * (like.dim() - 1)))
+
+
+# ---------------------------------------------------------------- the public, checked functions
 def _check_batch(name: str, x, t: torch.Tensor) -> torch.Tensor:
     """``x`` as a finite float tensor (integer tensors become float64) whose batch matches ``t``."""
     x = check_tensor(name, x)
@@ -50,9 +118,8 @@ def q_sample(schedule: NoiseSchedule, x0: torch.Tensor, t, noise: torch.Tensor) 
     t = check_timesteps("t", t, schedule.T, low=0)
     x0 = _check_batch("x0", x0, t)
     noise = check_like("noise", noise, "x0", x0)
-    a = extract(schedule.alpha_bars.sqrt(), t, x0)
-    s = extract(schedule.one_minus_alpha_bars.sqrt(), t, x0)
-    return a * x0 + s * noise
+    a, s = (_gather(c, t, x0) for c in forward_coefficients(schedule))
+    return noised(a, s, x0, noise)
 
 
 def posterior_coefficients(schedule: NoiseSchedule):
@@ -86,7 +153,7 @@ def q_posterior(schedule: NoiseSchedule, x0: torch.Tensor, x_t: torch.Tensor, t)
     x0 = _check_batch("x0", x0, t)
     x_t = check_like("x_t", x_t, "x0", x0)
     c0, ct = posterior_coefficients(schedule)
-    mean = extract(c0, t, x0) * x0 + extract(ct, t, x0) * x_t
+    mean = posterior_mean_kernel(extract(c0, t, x0), extract(ct, t, x0), x0, x_t)
     variance = extract(schedule.posterior_variance, t, x0)
     if variance.dim() == 0:
         variance = variance.reshape([1] * x0.dim()) if x0.dim() else variance
@@ -110,19 +177,8 @@ def convert(schedule: NoiseSchedule, prediction: torch.Tensor, x_t: torch.Tensor
     t = check_timesteps("t", t, schedule.T, low=1)
     prediction = _check_batch("prediction", prediction, t)
     x_t = check_like("x_t", x_t, "prediction", prediction)
-    if source == target:
-        return prediction
-    a = extract(schedule.alpha_bars.sqrt(), t, x_t)
-    s = extract(schedule.one_minus_alpha_bars.sqrt(), t, x_t)
-    formulas = {
-        ("eps", "x0"): lambda p: (x_t - s * p) / a,
-        ("x0", "eps"): lambda p: (x_t - a * p) / s,
-        ("v", "x0"): lambda p: a * x_t - s * p,
-        ("v", "eps"): lambda p: s * x_t + a * p,
-        ("eps", "v"): lambda p: (p - s * x_t) / a,
-        ("x0", "v"): lambda p: (a * x_t - p) / s,
-    }
-    return formulas[(source, target)](prediction)
+    a, s = (_gather(c, t, x_t) for c in forward_coefficients(schedule))
+    return convert_kernel(source, target, prediction, x_t, a, s)
 
 
 def target_from(x0: torch.Tensor, noise: torch.Tensor, schedule: NoiseSchedule, t, target: str) -> torch.Tensor:
@@ -136,9 +192,8 @@ def target_from(x0: torch.Tensor, noise: torch.Tensor, schedule: NoiseSchedule, 
         return noise
     if target == "x0":
         return x0
-    a = extract(schedule.alpha_bars.sqrt(), t, x0)
-    s = extract(schedule.one_minus_alpha_bars.sqrt(), t, x0)
-    return a * noise - s * x0
+    a, s = (_gather(c, t, x0) for c in forward_coefficients(schedule))
+    return combine(*target_coefficients(a, s, target), noise, x0)
 
 
 def model_mean_from_eps(schedule: NoiseSchedule, x_t: torch.Tensor, t, eps: torch.Tensor) -> torch.Tensor:

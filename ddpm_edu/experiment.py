@@ -17,32 +17,95 @@ from __future__ import annotations
 
 import copy
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import torch
 
 from ._checks import Desc, bad, bad_type, check_bool, check_choice, check_int, check_real
-from .data import DATASETS, digits, gaussian_mixture_params, toy
+from .data import DATASETS, SPECS, DataSpec, gaussian_mixture_params, spec as data_spec
+from .diffusion import TARGETS
+from .evaluation import PerTLoss, evaluate_per_t
 from .models import make_model
 from .optimal import GaussianMixture
 from .quality import sample_quality
 from .sampling import ancestral_sample, sample_family
-from .schedules import NoiseSchedule
+from .schedules import SCHEDULES, NoiseSchedule, check_schedule_reaches_noise
 from .threads import policy
-from .training import PerTLoss, TrainConfig, TrainResult, Trainer, evaluate_per_t, train_family
+from .timesteps import T_SAMPLING
+from .training import TrainConfig, TrainResult, Trainer, train_family
+from .weighting import WEIGHTINGS
 
-SCHEDULES = ("linear", "cosine", "scaled_linear", "sigmoid")
 
 
-# The defaults of run() and of the CLI (one place): a residual MLP of width 128 with 2 blocks, batch
-# 256, Adam at lr 2e-3, EMA 0.995, the eps target. README "Sample quality" gives the measurements
-# behind them; notebook 05 turns the choice of target into a lesson.
-DEFAULTS = {"target": "eps", "weighting": "simple", "schedule": "linear", "T": 1000, "model": "mlp",
-            "width": 128, "batch_size": 256, "lr": 2e-3, "ema_decay": 0.995, "t_sampling": "uniform",
-            "sample_sigma": "beta", "seed": 0}
+def _option(default, help: str, flag: str | None = None, **cli):
+    """A :class:`RunConfig` field: its default, its help, and its ``ddpm-edu train`` flag (None: not a flag)."""
+    return field(default=default, metadata={"help": help, "flag": flag, **cli})
 
-# a chain must end close to pure noise, or samples started from N(0, I) cannot become data
-MAX_ALPHA_BAR_T = 0.05
+
+@dataclass
+class RunConfig:
+    """A run's options, declared once (nanoGPT's ``GPTConfig``): :func:`run`, :func:`run_family` and
+    ``ddpm-edu train`` (whose flags are built from these fields, ``cli.build_parser``) all read them here.
+
+    The defaults: a residual MLP of width 128 with 2 blocks, batch 256, Adam at lr 2e-3, EMA 0.995, the eps
+    target. README "Sample quality" gives the measurements behind them; notebook 05 turns the choice of target
+    into a lesson. ``steps=None`` means the classroom budget (:func:`classroom_settings`), ``seconds=None`` the
+    opt-in cap ``DDPM_EDU_MAX_SECONDS`` or none.
+    """
+    data: str = _option("digits", "data set", "--data", choices=DATASETS)
+    target: str = _option("eps", "what the model predicts", "--target", choices=TARGETS)
+    weighting: str = _option("simple", "loss weighting over t", "--weighting", choices=tuple(WEIGHTINGS))
+    weighting_params: dict | None = _option(None, "the weighting's parameters, e.g. {'gamma': 5.0} (CLI: --param, --gamma)")
+    schedule: str = _option("linear", "noise schedule", "--schedule", choices=SCHEDULES)
+    T: int = _option(1000, "number of diffusion steps", "--T", kind=("int", 2))
+    steps: int | None = _option(None, "training steps (default: the classroom budget, 4000; 300 with DDPM_EDU_FAST=1)",
+                                "--steps", kind=("int", 1))
+    seconds: float | None = _option(None, "optional time cap: stop early after this much wall time, and say so in "
+                                          "metrics.json (\"complete\": false) (default: no cap)", "--seconds", kind=("float", 0))
+    seed: int = _option(0, "seed of every random draw", "--seed", kind=("int", 0))
+    device: str | None = _option("auto", "auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps", "--device")
+    width: int = _option(128, "hidden width of the network", "--width", kind=("int", 1))
+    model: str = _option("mlp", "denoiser network", "--model", choices=("mlp", "conv"))
+    batch_size: int = _option(256, "examples per step", "--batch-size", kind=("int", 1))
+    lr: float = _option(2e-3, "Adam learning rate", "--lr", kind=("float", 0))
+    ema_decay: float = _option(0.995, "EMA decay of the evaluated weights, in [0, 1]", "--ema", kind=("float", None))
+    t_sampling: str = _option("uniform", "how each step draws t", "--t-sampling", choices=T_SAMPLING)
+    sample_sigma: str = _option("beta", "the sampler's sigma_t^2: beta_t or beta-tilde_t", "--sample-sigma",
+                                choices=("beta", "beta_tilde"))
+    with_floor: bool = _option(True, "compute the exact floor (the Bayes-optimal denoiser's loss)")
+    settings: dict | None = _option(None, "evaluation sizes and budgets like classroom_settings() (default: those)")
+    compile: bool = _option(False, "compile the model's forward pass with torch.compile", "--compile", store_true=True)
+
+    @classmethod
+    def from_options(cls, **options) -> "RunConfig":
+        """A checked config from keyword options; an unknown one is a ValueError naming it."""
+        names = [f.name for f in fields(cls)]
+        for key, value in options.items():
+            if key not in names:
+                raise bad(key, value, f"unknown run option; the options are {', '.join(names)}")
+        return cls(**options).validate()
+
+    def validate(self) -> "RunConfig":
+        check_choice("data", self.data, DATASETS)
+        check_choice("sample_sigma", self.sample_sigma, ("beta", "beta_tilde"))
+        check_choice("schedule", self.schedule, SCHEDULES)
+        check_choice("model", self.model, ("mlp", "conv"))
+        for name in ("with_floor", "compile"):
+            check_bool(name, getattr(self, name))
+        if self.weighting_params is not None and not isinstance(self.weighting_params, dict):
+            raise bad_type("weighting_params", self.weighting_params, "weighting_params must be a dict, e.g. {'gamma': 5.0}")
+        if self.settings is not None:
+            if not isinstance(self.settings, dict):
+                raise bad_type("settings", self.settings, "settings must be a dict like classroom_settings()")
+            missing = sorted({"n_eval", "n_samples", "n_floor"} - set(self.settings))
+            if missing:
+                raise bad("settings", self.settings, f"settings must give {', '.join(missing)}")
+            for key in ("n_eval", "n_samples", "n_floor"):
+                check_int(f"settings['{key}']", self.settings[key], 4 if key == "n_samples" else 2)
+        return self
+
+
+DEFAULTS = {f.name: f.default for f in fields(RunConfig)}            # run()'s and the CLI's defaults, from RunConfig
 
 
 def fast_mode() -> bool:
@@ -101,23 +164,18 @@ def budget(kind: str = "one", fast: bool | None = None) -> dict:
 
 def load_data(name: str, seed: int = 0):
     """``(train, held_out, shape)``: digits split 70/30 (stratified), or a toy set and an independent draw."""
-    check_choice("name", name, DATASETS)
-    seed = check_int("seed", seed, 0)
-    if name == "digits":
-        from sklearn.model_selection import train_test_split
-
-        images, labels = digits()
-        idx = torch.arange(len(images))
-        tr, te = train_test_split(idx.numpy(), test_size=0.3, random_state=seed, stratify=labels.numpy())
-        return images[torch.as_tensor(tr)], images[torch.as_tensor(te)], (1, 8, 8)
-    return toy(name, 4000, seed=seed), toy(name, 4000, seed=seed + 10_000), (2,)
+    spec = data_spec(name)
+    return (*spec.load(seed), spec.shape)
 
 
 def exact_floor_mixture(name: str, train_data: torch.Tensor) -> GaussianMixture:
     """The mixture whose Bayes-optimal denoiser gives the exact floor: the true density for the
     Gaussian-mixture toy, the empirical distribution of the training set otherwise."""
-    check_choice("name", name, DATASETS)
-    if name == "gaussian_mixture":
+    return _floor_mixture(data_spec(name), train_data)
+
+
+def _floor_mixture(spec: DataSpec, train_data: torch.Tensor) -> GaussianMixture:
+    if spec.true_density:
         return GaussianMixture(*gaussian_mixture_params())
     return GaussianMixture.empirical(train_data)
 
@@ -185,136 +243,95 @@ def claim(ok: bool, statement: str, *runs: Experiment) -> None:
     assert ok, statement
 
 
-def check_schedule_reaches_noise(sched: NoiseSchedule, T: int) -> None:
-    """Refuse a schedule whose chain does not end near pure noise (alpha-bar_T > 0.05)."""
-    ab_T = float(sched.alpha_bars[-1])
-    if ab_T > MAX_ALPHA_BAR_T:
-        raise bad("T", T, f"with the {sched.name} schedule and T = {T}, alpha-bar_T = {ab_T:.4g} > {MAX_ALPHA_BAR_T}: "
-                          "the chain does not reach noise, so samples started from N(0, I) cannot become data; "
-                          "use a larger T (the linear schedule needs T >= 300)")
-
-
 @dataclass
 class _Plan:
-    """One run's checked arguments, data, schedule, model and training config (before training)."""
-    data: str
-    target: str
-    weighting: str
-    sample_sigma: str
+    """One run's config, data, schedule, model and training config (before training)."""
+    config: RunConfig
+    spec: DataSpec
     schedule: NoiseSchedule
     train_data: torch.Tensor
     held_out: torch.Tensor
     model: torch.nn.Module
-    config: TrainConfig
+    train_config: TrainConfig
     settings: dict
-    with_floor: bool
-    device: object
+
+    @property
+    def seed(self) -> int:
+        return self.config.seed
 
 
-def _plan(data: str = "digits", target: str = DEFAULTS["target"], weighting: str = DEFAULTS["weighting"],
-          weighting_params: dict | None = None, schedule: str = DEFAULTS["schedule"], T: int = DEFAULTS["T"],
-          steps: int | None = None, seconds: float | None = None, seed: int = DEFAULTS["seed"],
-          device: str | None = "auto", width: int = DEFAULTS["width"], model: str = DEFAULTS["model"],
-          batch_size: int = DEFAULTS["batch_size"], lr: float = DEFAULTS["lr"], ema_decay: float = DEFAULTS["ema_decay"],
-          t_sampling: str = DEFAULTS["t_sampling"], sample_sigma: str = DEFAULTS["sample_sigma"],
-          with_floor: bool = True, settings: dict | None = None, compile: bool = False) -> _Plan:
-    check_choice("data", data, DATASETS)
-    check_choice("sample_sigma", sample_sigma, ("beta", "beta_tilde"))
-    check_choice("schedule", schedule, SCHEDULES)
-    check_choice("model", model, ("mlp", "conv"))
-    for name, flag in (("with_floor", with_floor), ("compile", compile)):
-        check_bool(name, flag)
-    if weighting_params is not None and not isinstance(weighting_params, dict):
-        raise bad_type("weighting_params", weighting_params, "weighting_params must be a dict, e.g. {'gamma': 5.0}")
-    if settings is not None:
-        if not isinstance(settings, dict):
-            raise bad_type("settings", settings, "settings must be a dict like classroom_settings()")
-        missing = sorted(set(classroom_settings(fast=True)) - set(settings) - {"compare_steps", "objective_steps", "log_every"})
-        if missing:
-            raise bad("settings", settings, f"settings must give {', '.join(missing)}")
-    settings = dict(classroom_settings() if settings is None else settings)
-    for key in ("n_eval", "n_samples", "n_floor"):
-        check_int(f"settings['{key}']", settings[key], 4 if key == "n_samples" else 2)
-    steps = settings["steps"] if steps is None else steps
-    seconds = max_seconds() if seconds is None else seconds
-    sched = NoiseSchedule.by_name(schedule, T=T)
-    check_schedule_reaches_noise(sched, T)
-    train_data, held_out, shape = load_data(data, seed)
-    torch.manual_seed(seed)                       # model initialisation
-    net = make_model(model, shape, width=width)
-    cfg = TrainConfig(target=target, weighting=weighting, weighting_params=weighting_params or {}, steps=steps,
-                      seconds=seconds, batch_size=batch_size, lr=lr, ema_decay=ema_decay, t_sampling=t_sampling,
-                      log_every=settings.get("log_every", 50), seed=seed, device=device, compile=compile)
-    return _Plan(data, target, weighting, sample_sigma, sched, train_data, held_out, net, cfg, settings, with_floor, device)
+def _plan(config: RunConfig) -> _Plan:
+    """Everything a run needs before training, from a checked :class:`RunConfig`."""
+    c = config
+    settings = dict(classroom_settings() if c.settings is None else c.settings)
+    sched = NoiseSchedule.by_name(c.schedule, T=c.T)
+    check_schedule_reaches_noise(sched, c.T)
+    spec = SPECS[c.data]                            # checked by RunConfig
+    train_data, held_out = spec.load(c.seed)
+    torch.manual_seed(c.seed)                       # model initialisation
+    net = make_model(c.model, spec.shape, width=c.width)
+    cfg = TrainConfig(target=c.target, weighting=c.weighting, weighting_params=c.weighting_params or {},
+                      steps=settings["steps"] if c.steps is None else c.steps,
+                      seconds=max_seconds() if c.seconds is None else c.seconds, batch_size=c.batch_size, lr=c.lr,
+                      ema_decay=c.ema_decay, t_sampling=c.t_sampling, log_every=settings.get("log_every", 50),
+                      seed=c.seed, device=c.device, compile=c.compile)
+    return _Plan(c, spec, sched, train_data, held_out, net, cfg, settings)
 
 
 def _finish(plan: _Plan, result: TrainResult, samples: torch.Tensor, snapshots: dict) -> Experiment:
     """Evaluate a trained run per t, compute its floor, score its samples."""
-    seed, settings, sched = plan.config.seed, plan.settings, plan.schedule
-    per_t = evaluate_per_t(result.ema, plan.held_out, sched, plan.target, n=settings["n_eval"], seed=seed + 1, device=plan.device)
+    c, seed, settings, sched = plan.config, plan.seed, plan.settings, plan.schedule
+    per_t = evaluate_per_t(result.ema, plan.held_out, sched, c.target, n=settings["n_eval"], seed=seed + 1, device=c.device)
     floor = None
-    if plan.with_floor:
-        mix = exact_floor_mixture(plan.data, plan.train_data)
-        mean, err = mix.optimal_loss(sched, per_t.t, n=settings["n_floor"], seed=seed + 2, space=plan.target)
+    if c.with_floor:
+        mix = _floor_mixture(plan.spec, plan.train_data)
+        mean, err = mix.optimal_loss(sched, per_t.t, n=settings["n_floor"], seed=seed + 2, space=c.target)
         floor = {"t": per_t.t, "loss": mean, "stderr": err,
-                 "kind": "true density" if plan.data == "gaussian_mixture" else "empirical (memorising) denoiser of the training set"}
-    quality = sample_quality(plan.data, samples, plan.held_out, plan.train_data, seed=seed)
-    return Experiment(data=plan.data, target=plan.target, weighting=plan.weighting, schedule=sched, train=result,
+                 "kind": "true density" if plan.spec.true_density else "empirical (memorising) denoiser of the training set"}
+    quality = sample_quality(c.data, samples, plan.held_out, plan.train_data, seed=seed)
+    return Experiment(data=c.data, target=c.target, weighting=c.weighting, schedule=sched, train=result,
                       per_t=per_t, floor=floor, samples=samples, quality=quality, held_out=plan.held_out,
-                      train_data=plan.train_data, planned_steps=plan.config.steps, snapshots=snapshots)
+                      train_data=plan.train_data, planned_steps=plan.train_config.steps, snapshots=snapshots)
 
 
-@policy
-def run(data: str = "digits", target: str = DEFAULTS["target"], weighting: str = DEFAULTS["weighting"],
-        weighting_params: dict | None = None, schedule: str = DEFAULTS["schedule"], T: int = DEFAULTS["T"],
-        steps: int | None = None, seconds: float | None = None, seed: int = DEFAULTS["seed"],
-        device: str | None = "auto", width: int = DEFAULTS["width"], model: str = DEFAULTS["model"],
-        batch_size: int = DEFAULTS["batch_size"], lr: float = DEFAULTS["lr"], ema_decay: float = DEFAULTS["ema_decay"],
-        t_sampling: str = DEFAULTS["t_sampling"], sample_sigma: str = DEFAULTS["sample_sigma"],
-        with_floor: bool = True, progress: bool = True, settings: dict | None = None, compile: bool = False,
-        snapshot_steps=None) -> Experiment:
-    """Train, evaluate per t, compute the floor, sample and score.
-
-    ``steps``: the budget (default: the classroom budget, :func:`classroom_settings`); ``seconds``:
-    an optional cap (default: ``DDPM_EDU_MAX_SECONDS`` or none). ``snapshot_steps``: steps at which
-    to keep a copy of the EMA model (``Experiment.snapshots``), e.g. to score samples along the run.
-    """
-    check_bool("progress", progress)
-    plan = _plan(data, target, weighting, weighting_params, schedule, T, steps, seconds, seed, device, width, model,
-                 batch_size, lr, ema_decay, t_sampling, sample_sigma, with_floor, settings, compile)
-    trainer = Trainer(plan.model, plan.train_data, plan.schedule, plan.config)
-    snapshots = {}
+def _snapshot_keeper(snapshot_steps, steps, trainer: Trainer):
+    """``(snapshots, on_step)``: copies of the EMA model at the steps asked for (step 0 taken now)."""
     if snapshot_steps is not None and not isinstance(snapshot_steps, (list, tuple, set, range)):
         raise bad_type("snapshot_steps", snapshot_steps, "snapshot_steps must be a list of step counts")
-    wanted = sorted({check_int("snapshot_steps", s, 0, plan.config.steps) for s in (snapshot_steps or [])})
-    if 0 in wanted:
-        snapshots[0] = copy.deepcopy(trainer.ema).to("cpu").eval()
+    wanted = sorted({check_int("snapshot_steps", s, 0, steps) for s in (snapshot_steps or [])})
+    snapshots = {0: copy.deepcopy(trainer.ema).to("cpu").eval()} if 0 in wanted else {}
 
     def keep(tr):
         if tr.step in wanted:
             snapshots[tr.step] = copy.deepcopy(tr.ema).to("cpu").eval()
 
-    result = trainer.run(progress=progress, on_step=keep if wanted else None)
-    samples = draw_samples(result.ema, plan.schedule, plan.data, plan.target, plan.settings["n_samples"], plan.config.seed,
-                           sigma=plan.sample_sigma)
+    return snapshots, (keep if wanted else None)
+
+
+@policy
+def run(data: str = "digits", *, progress: bool = True, snapshot_steps=None, **options) -> Experiment:
+    """Train, evaluate per t, compute the floor, sample and score: ``run(data="digits", target="eps")``.
+
+    ``options``: any field of :class:`RunConfig` (target, weighting, weighting_params, schedule, T, steps, seconds,
+    seed, device, width, model, batch_size, lr, ema_decay, t_sampling, sample_sigma, with_floor, settings,
+    compile). ``steps``: the budget (default: the classroom budget, :func:`classroom_settings`); ``seconds``:
+    an optional cap (default: ``DDPM_EDU_MAX_SECONDS`` or none). ``snapshot_steps``: steps at which
+    to keep a copy of the EMA model (``Experiment.snapshots``), e.g. to score samples along the run.
+    """
+    check_bool("progress", progress)
+    plan = _plan(RunConfig.from_options(data=data, **options))
+    trainer = Trainer(plan.model, plan.train_data, plan.schedule, plan.train_config)
+    snapshots, keep = _snapshot_keeper(snapshot_steps, plan.train_config.steps, trainer)
+    (result,) = trainer.run(progress=progress, on_step=keep)
+    samples = draw_samples(result.ema, plan.schedule, plan.config.data, plan.config.target, plan.settings["n_samples"],
+                           plan.seed, sigma=plan.config.sample_sigma)
     return _finish(plan, result, samples, snapshots)
 
 
 MEMBER_OPTIONS = ("target", "weighting", "weighting_params", "t_sampling", "seed", "sample_sigma")
 
 
-@policy
-def run_family(members: dict, data: str = "digits", progress: bool = True, **shared) -> dict:
-    """:func:`run` for the models a notebook compares, trained and sampled together: ``{name: Experiment}``.
-
-    ``members``: ``{name: {option: value}}`` with the options that differ between them (any of
-    ``MEMBER_OPTIONS``: target, weighting, weighting_params, t_sampling, seed, sample_sigma); ``shared``:
-    :func:`run`'s other arguments, the same for all (steps, seconds, schedule, with_floor, settings, ...),
-    and defaults for the member options.
-    The models train as batched families side by side (:func:`ddpm_edu.training.train_family`) and are
-    sampled the same way; each :class:`Experiment` is what :func:`run` with its options would give.
-    """
-    check_bool("progress", progress)
+def _check_members(members: dict, shared: dict) -> None:
     if not isinstance(members, dict) or not members:
         raise bad_type("members", members, "members must be a non-empty dict {name: {option: value}}")
     for name, options in members.items():
@@ -324,41 +341,43 @@ def run_family(members: dict, data: str = "digits", progress: bool = True, **sha
         if unknown:
             raise bad(f"members[{name!r}]", options, f"a member may set {', '.join(MEMBER_OPTIONS)}; "
                                                      f"pass {', '.join(unknown)} to run_family for all members")
-    unknown = sorted(set(shared) - set(_RUN_OPTIONS) - set(MEMBER_OPTIONS))
+    options = [f.name for f in fields(RunConfig) if f.name != "data"]
+    unknown = sorted(set(shared) - set(options))
     if unknown:
-        raise bad(unknown[0], shared[unknown[0]], f"run_family takes: members, data, progress, "
-                                                  f"{', '.join(_RUN_OPTIONS + MEMBER_OPTIONS)}")
-    plans = {name: _plan(data=data, **{**shared, **options}) for name, options in members.items()}
+        raise bad(unknown[0], shared[unknown[0]], f"run_family takes: members, data, progress, {', '.join(options)}")
+
+
+@policy
+def run_family(members: dict, data: str = "digits", progress: bool = True, **shared) -> dict:
+    """:func:`run` for the models a notebook compares, trained and sampled together: ``{name: Experiment}``.
+
+    ``members``: ``{name: {option: value}}`` with the options that differ between them (any of
+    ``MEMBER_OPTIONS``: target, weighting, weighting_params, t_sampling, seed, sample_sigma); ``shared``:
+    the other fields of :class:`RunConfig`, the same for all (steps, seconds, schedule, with_floor, settings, ...),
+    and defaults for the member options.
+    The models train as batched families side by side (:func:`ddpm_edu.training.train_family`) and are
+    sampled the same way; each :class:`Experiment` is what :func:`run` with its options would give.
+    """
+    check_bool("progress", progress)
+    _check_members(members, shared)
+    plans = {name: _plan(RunConfig.from_options(data=data, **{**shared, **options})) for name, options in members.items()}
     ps = list(plans.values())
-    if len({p.sample_sigma for p in ps}) > 1:
+    if len({p.config.sample_sigma for p in ps}) > 1:
         raise bad("members", Desc("members with different sample_sigma"), "the members of a family are sampled together")
-    results = train_family([p.model for p in ps], [p.train_data for p in ps], ps[0].schedule, [p.config for p in ps],
-                           progress=progress)
-    samples = sample_family([r.ema for r in results], ps[0].schedule, _shape(data), ps[0].settings["n_samples"],
-                            [p.target for p in ps], sigma=ps[0].sample_sigma,
-                            generators=[torch.Generator().manual_seed(p.config.seed + 3) for p in ps],
-                            clip_x0=_clip(data))
+    results = train_family([p.model for p in ps], [p.train_data for p in ps], ps[0].schedule,
+                           [p.train_config for p in ps], progress=progress)
+    spec = ps[0].spec
+    samples = sample_family([r.ema for r in results], ps[0].schedule, spec.shape, ps[0].settings["n_samples"],
+                            [p.config.target for p in ps], sigma=ps[0].config.sample_sigma,
+                            generators=[torch.Generator().manual_seed(p.seed + 3) for p in ps], clip_x0=spec.clip_x0)
     return {name: _finish(p, r, x.float(), {}) for (name, p), r, x in zip(plans.items(), results, samples)}
 
 
-_RUN_OPTIONS = ("schedule", "T", "steps", "seconds", "device", "width", "model", "batch_size", "lr", "ema_decay",
-                "with_floor", "settings", "compile")
-
-
-def _shape(data: str) -> tuple:
-    return (1, 8, 8) if data == "digits" else (2,)
-
-
-def _clip(data: str):
-    """Sampling clips the model's x0 to [-1, 1] at every step for digits, whose pixels lie there (as improved-
-    diffusion does for images); the 2-D toys are unbounded and are not clipped."""
-    return 1.0 if data == "digits" else None
-
-
 def draw_samples(model, sched: NoiseSchedule, data: str, target: str, n: int, seed: int, sigma: str = "beta"):
-    """n ancestral samples in the data's shape and scale (digits: x0 clipped to [-1, 1] at every step, :func:`_clip`)."""
+    """n ancestral samples in the data's shape and scale (x0 clipped at every step as ``DataSpec.clip_x0`` says)."""
     g = torch.Generator().manual_seed(seed + 3)
-    return ancestral_sample(model, sched, _shape(data), n, target, sigma=sigma, generator=g, clip_x0=_clip(data)).float()
+    spec = data_spec(data)
+    return ancestral_sample(model, sched, spec.shape, n, target, sigma=sigma, generator=g, clip_x0=spec.clip_x0).float()
 
 
 def quality_along_run(exp: Experiment, n: int | None = None, seed: int | None = None) -> list:

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from ._checks import MAX_N, Desc, bad, bad_type, check_choice, check_generator, check_int, check_real, check_tensor, check_timesteps
-from .diffusion import TARGETS, convert
+from .diffusion import TARGETS, convert, noised
 from .schedules import NoiseSchedule, check_schedule
 from .threads import policy
 
@@ -85,8 +85,10 @@ class GaussianMixture:
 
     def posterior(self, x_t: torch.Tensor, alpha_bar: float):
         """``(E[x0 | x_t], tr Cov(x0 | x_t))`` for x_t of shape (n, D) at the given alpha-bar in (0, 1)."""
-        x_t = self._points("x_t", x_t)
-        alpha_bar = check_real("alpha_bar", alpha_bar, low=0, high=1)
+        return self._posterior(self._points("x_t", x_t), check_real("alpha_bar", alpha_bar, low=0, high=1))
+
+    def _posterior(self, x_t: torch.Tensor, alpha_bar: float):
+        """:meth:`posterior` on checked arguments (the loops of :meth:`optimal_loss` call it)."""
         a, s2 = math.sqrt(alpha_bar), 1.0 - alpha_bar
         v = a * a * self.std ** 2 + s2
         r = torch.softmax(self._log_joint(x_t, a, s2), dim=1)
@@ -116,8 +118,8 @@ class GaussianMixture:
         means, errs = [], []
         for t in torch.as_tensor(t_values).tolist():
             ab = float(schedule.alpha_bars[t])
-            x_t = math.sqrt(ab) * x0 + math.sqrt(1 - ab) * eps
-            tr = torch.cat([self.posterior(x_t[i:i + chunk], ab)[1] for i in range(0, n, chunk)]) / self.dim
+            x_t = noised(math.sqrt(ab), math.sqrt(1 - ab), x0, eps)
+            tr = torch.cat([self._posterior(x_t[i:i + chunk], ab)[1] for i in range(0, n, chunk)]) / self.dim
             snr = ab / (1 - ab)
             factor = {"x0": 1.0, "eps": snr, "v": 1.0 + snr}[space]
             means.append(factor * tr.mean()); errs.append(factor * tr.std() / math.sqrt(n))

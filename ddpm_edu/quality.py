@@ -47,6 +47,11 @@ def frechet_distance(a, b) -> float:
     a, b = _features("a", a), _features("b", b)
     if a.shape[1] != b.shape[1]:
         raise bad("b", Desc(f"array of shape {b.shape}"), f"a and b must have the same number of features ({a.shape[1]})")
+    return _frechet(a, b)
+
+
+def _frechet(a: np.ndarray, b: np.ndarray) -> float:
+    """:func:`frechet_distance` of checked feature arrays."""
     m1, m2 = a.mean(0), b.mean(0)
     s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
     w, v = np.linalg.eigh(s1)
@@ -72,9 +77,12 @@ def frechet_spread(a, b, n_boot: int = 30, seed: int = 0) -> float:
     1000 samples moved it by 0.8, README). A different training seed moves it more.
     """
     a, b = _features("a", a), _features("b", b)
-    rng = np.random.default_rng(check_int("seed", seed, 0))
-    values = [frechet_distance(a[rng.integers(0, len(a), len(a))], b[rng.integers(0, len(b), len(b))])
-              for _ in range(check_int("n_boot", n_boot, 2))]
+    return _spread(a, b, check_int("n_boot", n_boot, 2), check_int("seed", seed, 0))
+
+
+def _spread(a: np.ndarray, b: np.ndarray, n_boot: int, seed: int) -> float:
+    rng = np.random.default_rng(seed)
+    values = [_frechet(a[rng.integers(0, len(a), len(a))], b[rng.integers(0, len(b), len(b))]) for _ in range(n_boot)]
     return float(np.std(values, ddof=1))
 
 
@@ -92,6 +100,10 @@ def precision_recall(real, fake, k: int = K_NEIGHBOURS) -> tuple:
     k = check_int("k", k, 1)
     if min(len(real), len(fake)) <= k:
         raise bad("k", k, f"k must be smaller than both set sizes ({len(real)}, {len(fake)})")
+    return _precision_recall(real, fake, k)
+
+
+def _precision_recall(real: torch.Tensor, fake: torch.Tensor, k: int) -> tuple:
     r_real, r_fake = _kth_radius(real, k), _kth_radius(fake, k)
     d = torch.cdist(fake, real)                       # (n_fake, n_real)
     precision = (d <= r_real[None, :]).any(1).double().mean()
@@ -121,6 +133,10 @@ class DigitFeatures:
         x = check_tensor("images", images, accept_arrays=True).to(torch.float64)
         if x.dim() < 2 or x[0].numel() != 64:
             raise bad("images", f"tensor of shape {tuple(x.shape)}", "digits of shape (n, 1, 8, 8) or (n, 64)")
+        return self._features(x)
+
+    def _features(self, x: torch.Tensor) -> np.ndarray:
+        """:meth:`features` of checked float64 images."""
         h = x.reshape(len(x), 64).clamp(-1, 1).numpy()
         for w, b in zip(self.clf.coefs_[:-1], self.clf.intercepts_[:-1]):
             h = np.maximum(h @ w + b, 0.0)
@@ -149,7 +165,10 @@ def copy_share(samples, train, threshold: float = COPY_DISTANCE) -> float:
     tr = _images("train", train)
     if s.shape[1] != tr.shape[1]:
         raise bad("train", Desc(f"images of {tr.shape[1]} pixels"), f"samples and train must have the same size ({s.shape[1]})")
-    threshold = check_real("threshold", threshold, low=0)
+    return _copy_share(s, tr, check_real("threshold", threshold, low=0))
+
+
+def _copy_share(s: torch.Tensor, tr: torch.Tensor, threshold: float = COPY_DISTANCE) -> float:
     s = s.clamp(-1, 1)
     nearest = torch.cdist(s, tr).min(1).values / s.shape[1] ** 0.5
     return float((nearest < threshold).double().mean())
@@ -179,25 +198,23 @@ def digit_report(samples, held_out, train, seed: int = 0) -> dict:
     seed = check_int("seed", seed, 0, 2 ** 63 - 1)
     g = torch.Generator().manual_seed(seed)
     pick = torch.randperm(len(train), generator=g)[: min(n, len(train))]
-    f_ref = net.features(held_out)
-    f_model = net.features(samples)
-    f_real = net.features(torch.as_tensor(train)[pick])
-    f_noise = net.features(noise_images(n, seed))
-    p, r = precision_recall(f_ref, f_model)
-    p_real, r_real = precision_recall(f_ref, f_real)
-    p_noise, r_noise = precision_recall(f_ref, f_noise)
+    f_ref, f_model, f_real, f_noise = (net._features(x) for x in (held_out, samples, train[pick],
+                                                                    noise_images(n, seed)))
+    p, r = _precision_recall(torch.as_tensor(f_ref), torch.as_tensor(f_model), K_NEIGHBOURS)
+    p_real, r_real = _precision_recall(torch.as_tensor(f_ref), torch.as_tensor(f_real), K_NEIGHBOURS)
+    p_noise, r_noise = _precision_recall(torch.as_tensor(f_ref), torch.as_tensor(f_noise), K_NEIGHBOURS)
     return {
         "name": "frechet_digit_distance",
-        "model": frechet_distance(f_model, f_ref),
-        "model_sd": frechet_spread(f_model, f_ref, seed=seed),
-        "real": frechet_distance(f_real, f_ref),
-        "real_sd": frechet_spread(f_real, f_ref, seed=seed),
-        "noise": frechet_distance(f_noise, f_ref),
+        "model": _frechet(f_model, f_ref),
+        "model_sd": _spread(f_model, f_ref, 30, seed),
+        "real": _frechet(f_real, f_ref),
+        "real_sd": _spread(f_real, f_ref, 30, seed),
+        "noise": _frechet(f_noise, f_ref),
         "precision": p, "recall": r,
         "real_precision": p_real, "real_recall": r_real,
         "noise_precision": p_noise, "noise_recall": r_noise,
-        "copy_share": copy_share(samples, train),
-        "real_copy_share": copy_share(held_out, train),
+        "copy_share": _copy_share(samples, train),
+        "real_copy_share": _copy_share(held_out, train),
         "n": n,
     }
 
@@ -211,6 +228,11 @@ def energy_distance(x, y) -> float:
     x, y = _images("x", x), _images("y", y)
     if x.shape[1] != y.shape[1]:
         raise bad("y", Desc(f"points of dimension {y.shape[1]}"), f"x and y must have the same dimension ({x.shape[1]})")
+    return _energy(x, y)
+
+
+def _energy(x: torch.Tensor, y: torch.Tensor) -> float:
+    """:func:`energy_distance` of checked (n, D) float64 samples."""
     return max(0.0, float(2 * torch.cdist(x, y).mean() - torch.cdist(x, x).mean() - torch.cdist(y, y).mean()))
 
 
@@ -227,17 +249,16 @@ def toy_report(samples, held_out, seed: int = 0) -> dict:
         raise bad("held_out", Desc(f"{len(real)} points"), "at least 4 held-out points and 2 samples")
     perm = np.random.default_rng(seed).permutation(len(real))
     held_a, held_b = real[perm[:n]], real[perm[n:2 * n]]
-    return {"name": "energy_distance", "model": energy_distance(samples[:n], held_a),
-            "real": energy_distance(held_b, held_a), "n": n}
+    return {"name": "energy_distance", "model": _energy(samples[:n], held_a), "real": _energy(held_b, held_a), "n": n}
 
 
 @policy
 def sample_quality(data_name: str, samples, held_out, train=None, seed: int = 0) -> dict:
     """The report for ``data_name``: :func:`digit_report` (needs ``train``) or :func:`toy_report`."""
-    from .data import DATASETS
+    from .data import DATASETS, SPECS
 
     check_choice("data_name", data_name, DATASETS)
-    if data_name == "digits":
+    if SPECS[data_name].report == "digits":
         if train is None:
             raise bad("train", None, "the digit report needs the training digits (for the floor and copies)")
         return digit_report(samples, held_out, train, seed=seed)

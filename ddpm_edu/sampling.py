@@ -1,8 +1,10 @@
-"""Ancestral sampling (DDPM's Algorithm 2) for a model of any target.
+"""Ancestral sampling (DDPM's Algorithm 2) for a model of any target, at discrete t and at continuous log-SNR.
 
 Convert the prediction to x0, take the posterior mean (eq. 7), add sigma_t z with sigma_t^2 =
-beta_t or beta-tilde_t, and no noise at t = 1. A v-model needs no sampler of its own. How good the
-samples are is measured in :mod:`ddpm_edu.quality`.
+beta_t or beta-tilde_t, and no noise at t = 1. A v-model needs no sampler of its own. The objectives of
+notebook 07 (:class:`~ddpm_edu.losses.ObjectiveModel`) are sampled down a log-SNR grid with the
+variance-preserving posterior (:func:`ancestral_sample_lambda`). How good the samples are is measured in
+:mod:`ddpm_edu.quality`. The conversions and the posterior mean are :mod:`ddpm_edu.diffusion`'s.
 """
 
 from __future__ import annotations
@@ -12,18 +14,13 @@ import math
 import torch
 from torch import nn
 
-from ._checks import MAX_N, Desc, bad, bad_type, check_choice, check_generator, check_int, check_module, check_real, check_shape
-from .diffusion import TARGETS, posterior_coefficients
+from . import objectives as O
+from ._checks import MAX_N, Desc, bad, bad_type, check_choice, check_generator, check_int, check_module, check_real, check_shape, check_tensor
+from .diffusion import TARGETS, convert_kernel, vp_coefficients, forward_coefficients, posterior_coefficients, posterior_mean_kernel
+from .losses import ObjectiveModel
+from .runtime import model_device
 from .schedules import NoiseSchedule, check_schedule
-from .threads import policy, side_by_side, split
-
-
-def _model_device(model: nn.Module, device=None) -> torch.device:
-    if device is not None:
-        from .training import pick_device          # a bad device name is a ValueError naming device
-        return pick_device(device)
-    p = next(model.parameters(), None)
-    return p.device if p is not None else torch.device("cpu")
+from .threads import fan_out, policy, split
 
 
 @policy
@@ -83,31 +80,16 @@ def sample_family(models: list, schedule: NoiseSchedule, shape, n: int, targets:
         dim = getattr(m, "data_dim", None)
         if dim is not None and math.prod(shape) != dim:
             raise bad("shape", shape, f"the model takes {dim} numbers per example")
-    dev = _model_device(models[0], device)
-    out = [None] * len(models)
-    tasks = [lambda g=g: (g, _chain([models[i] for i in g], schedule, shape, n, [targets[i] for i in g], sigma,
-                                    [generators[i] for i in g], dev, clip_x0, return_path)) for g in split(len(models))]
-    for g, res in side_by_side(tasks):
-        for i, r in zip(g, res):
-            out[i] = r
-    return out
-
-
-def _to_x0(target: str, x, pred, a: float, s: float):
-    """x0 implied by a prediction at x_t = a x0 + s eps (the conversions of notebook 02)."""
-    if target == "eps":
-        return (x - s * pred) / a
-    if target == "v":
-        return a * x - s * pred
-    return pred
+    dev = model_device(models[0], device)
+    return fan_out(split(len(models)), lambda g: _chain([models[i] for i in g], schedule, shape, n, [targets[i] for i in g],
+                                                        sigma, [generators[i] for i in g], dev, clip_x0, return_path))
 
 
 def _chain(models, schedule, shape, n, targets, sigma, generators, dev, clip_x0, return_path) -> list:
     """The reverse chains t = T..1 of one group's members, one step at a time: eq. 7 with x0 from the model
     (see model_mean), plus sigma_t z for t > 1."""
     var = schedule.betas if sigma == "beta" else schedule.posterior_variance
-    a = schedule.alpha_bars.sqrt().tolist()                    # per-t scalars, precomputed once
-    s_ = schedule.one_minus_alpha_bars.sqrt().tolist()
+    a, s_ = (c.tolist() for c in forward_coefficients(schedule))      # per-t scalars, precomputed once
     c0, ct = (c.tolist() for c in posterior_coefficients(schedule))
     std = var.sqrt().tolist()
     x = [torch.randn((n,) + tuple(shape), generator=g, dtype=torch.float64).to(dev, torch.float32) for g in generators]
@@ -118,12 +100,97 @@ def _chain(models, schedule, shape, n, targets, sigma, generators, dev, clip_x0,
     for t in range(schedule.T, 0, -1):
         tt.fill_(t)
         for k, (m, target, g) in enumerate(zip(models, targets, generators)):
-            x0 = _to_x0(target, x[k], m(x[k], tt), a[t], s_[t])
+            x0 = convert_kernel(target, "x0", m(x[k], tt), x[k], a[t], s_[t])
             if clip_x0 is not None:
                 x0 = x0.clamp(-clip_x0, clip_x0)
-            x[k] = c0[t] * x0 + ct[t] * x[k]
+            x[k] = posterior_mean_kernel(c0[t], ct[t], x0, x[k])
             if t > 1:
                 x[k] = x[k] + std[t] * torch.randn(x[k].shape, generator=g).to(dev)
             if return_path:
                 paths[k].append(x[k].cpu().double())
     return [(xi.cpu().double(), p) for xi, p in zip(x, paths)] if return_path else [xi.cpu().double() for xi in x]
+
+
+@policy
+@torch.no_grad()
+def ancestral_sample_lambda(model: ObjectiveModel, lam_grid, shape, n: int, generator: torch.Generator,
+                            clip_x0: float | None = 1.0) -> torch.Tensor:
+    """Ancestral sampling down a decreasing log-SNR grid with the variance-preserving posterior.
+
+    From z_t at lambda_t to z_s at lambda_s > lambda_t: x_hat from the model's eps, then
+    q(z_s | z_t, x_hat) = N(alpha_t|s sigma_s^2 / sigma_t^2 z_t + alpha_s sigma_t|s^2 / sigma_t^2 x_hat,
+    sigma_t|s^2 sigma_s^2 / sigma_t^2) with alpha_t|s = alpha_t / alpha_s, sigma_t|s^2 = sigma_t^2 -
+    alpha_t|s^2 sigma_s^2 (Kingma et al. 2021, appendix A). On DDPM's lambda_t grid this is DDPM's
+    sampler with sigma_t^2 = beta-tilde_t; the last step returns x_hat.
+    """
+    return sample_objectives([model], lam_grid, shape, n, [generator], clip_x0=clip_x0)[0]
+
+
+@policy
+@torch.no_grad()
+def sample_objectives(models: list, lam_grid, shape, n: int, generators: list, clip_x0: float | None = 1.0) -> list:
+    """:func:`ancestral_sample_lambda` for K models at once (groups side by side); member k draws
+    from ``generators[k]`` and gets what it would alone (to float32 rounding). Returns K tensors (n, *shape), float64."""
+    if not isinstance(models, (list, tuple)) or not models or not all(isinstance(m, ObjectiveModel) for m in models):
+        raise bad_type("model", models, "model must be an ObjectiveModel (train_objective returns one)")
+    if not isinstance(generators, (list, tuple)) or len(generators) != len(models):
+        raise bad("generators", generators, f"give one generator per model ({len(models)})")
+    for g in generators:
+        check_generator("generator", g)
+    shape = check_shape("shape", shape)
+    if clip_x0 is not None:
+        clip_x0 = check_real("clip_x0", clip_x0, low=0)
+    lam = check_tensor("lam_grid", lam_grid, accept_arrays=True).to(torch.float64)
+    if lam.dim() != 1 or lam.numel() < 2 or not bool((lam[1:] > lam[:-1]).all()) or lam.abs().max() > 40:
+        raise bad("lam_grid", lam, "lam_grid must be an increasing 1-D grid of log-SNRs in [-40, 40] (noisy to clean)")
+    n = check_int("n", n, 1, MAX_N)
+    return fan_out(split(len(models)), lambda g: _reverse_chain([models[i] for i in g], lam, shape, n,
+                                                                [generators[i] for i in g], clip_x0))
+
+
+def _reverse_chain(models: list, lam: torch.Tensor, shape, n: int, generators: list, clip_x0) -> list:
+    """The reverse chains of one group's members, one level at a time (each network called as it is: see
+    :func:`ddpm_edu.sampling.sample_family` for why sampling does not stack them)."""
+    z = [torch.randn((n,) + tuple(shape), generator=g, dtype=torch.float64) for g in generators]
+    for k in range(lam.numel()):
+        lt = lam[k]
+        a_t, s_t = vp_coefficients(lt)
+        lv = torch.full((n,), float(lt))
+        x_hat = [convert_kernel("eps", "x0", m.eps(zi.float(), lv).double(), zi, a_t, s_t) for m, zi in zip(models, z)]
+        if clip_x0 is not None:
+            x_hat = [x.clamp(-clip_x0, clip_x0) for x in x_hat]
+        if k == lam.numel() - 1:
+            return x_hat
+        c_z, c_x, std = posterior_step(float(lt), float(lam[k + 1]))
+        z = [posterior_mean_kernel(c_x, c_z, x, zi) + std * torch.randn(zi.shape, generator=g, dtype=torch.float64)
+             for zi, x, g in zip(z, x_hat, generators)]
+    return z
+
+
+def ddpm_lambda_grid(steps: int = 1000) -> torch.Tensor:
+    """``steps`` of DDPM's 1000 log-SNRs (linear schedule), evenly spaced in t and ending at t = 1, increasing
+    (noisy to clean): the grid :func:`ancestral_sample_lambda` walks. 1000 gives every level; 250 every fourth
+    (t = 997, 993, ..., 5, 1)."""
+    steps = check_int("steps", steps, 2, 1000)
+    if 1000 % steps:
+        raise bad("steps", steps, "steps must divide 1000 (e.g. 1000, 500, 250, 200, 100, 50) so the grid is evenly spaced in t")
+    lam_by_t = torch.as_tensor(O.linear_log_snr(), dtype=torch.float64)      # t = 1..1000, decreasing
+    return lam_by_t[:: 1000 // steps].flip(0)
+
+
+def posterior_step(lam_t: float, lam_s: float):
+    """``(c_z, c_x, std)`` of q(z_s | z_t, x) = N(c_z z_t + c_x x, std^2) for lambda_s > lambda_t (VP).
+
+    alpha_t|s = alpha_t / alpha_s, sigma_t|s^2 = sigma_t^2 - alpha_t|s^2 sigma_s^2; c_z = alpha_t|s sigma_s^2 /
+    sigma_t^2, c_x = alpha_s sigma_t|s^2 / sigma_t^2, std^2 = sigma_t|s^2 sigma_s^2 / sigma_t^2 (Kingma et al. 2021).
+    """
+    lam_t = check_real("lam_t", lam_t, low=-40, high=40)
+    lam_s = check_real("lam_s", lam_s, low=-40, high=40)
+    if not lam_s > lam_t:
+        raise bad("lam_s", lam_s, f"lam_s must be larger (cleaner) than lam_t = {lam_t}")
+    sig = lambda v: 1.0 / (1.0 + math.exp(-v))
+    a_t, a_s = math.sqrt(sig(lam_t)), math.sqrt(sig(lam_s))
+    s2_t, s2_s = sig(-lam_t), sig(-lam_s)
+    a_ts = a_t / a_s
+    var_ts = s2_t - a_ts ** 2 * s2_s
+    return a_ts * s2_s / s2_t, a_s * var_ts / s2_t, math.sqrt(max(var_ts * s2_s / s2_t, 0.0))

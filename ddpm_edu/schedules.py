@@ -19,6 +19,9 @@ import torch
 
 from ._checks import MAX_T, Desc, bad, bad_type, check_choice, check_int, check_real
 
+SCHEDULES = ("linear", "cosine", "scaled_linear", "sigmoid")      # NoiseSchedule.by_name's names, in one place
+MAX_ALPHA_BAR_T = 0.05      # a chain must end close to pure noise, or samples started from N(0, I) cannot become data
+
 _PER_T = ("betas", "alphas", "alpha_bars", "one_minus_alpha_bars", "snr", "log_snr",
           "posterior_variance", "posterior_log_variance_clipped")
 
@@ -191,6 +194,7 @@ class NoiseSchedule:
         """``NoiseSchedule.by_name("cosine", T=500, s=0.008)``: the constructor named ``name``."""
         makers = {"linear": cls.linear, "cosine": cls.cosine, "scaled_linear": cls.scaled_linear,
                   "sigmoid": cls.sigmoid}
+        assert tuple(makers) == SCHEDULES
         check_choice("name", name, tuple(makers))
         import inspect
         allowed = [p for p in inspect.signature(makers[name]).parameters if p != "T"]
@@ -240,3 +244,12 @@ def check_schedule(name: str, schedule) -> NoiseSchedule:
     if not isinstance(schedule, NoiseSchedule):
         raise bad_type(name, schedule, f"{name} must be a NoiseSchedule (e.g. NoiseSchedule.linear())")
     return schedule
+
+
+def check_schedule_reaches_noise(sched: NoiseSchedule, T: int) -> None:
+    """Refuse a schedule whose chain does not end near pure noise (alpha-bar_T > 0.05)."""
+    ab_T = float(sched.alpha_bars[-1])
+    if ab_T > MAX_ALPHA_BAR_T:
+        raise bad("T", T, f"with the {sched.name} schedule and T = {T}, alpha-bar_T = {ab_T:.4g} > {MAX_ALPHA_BAR_T}: "
+                          "the chain does not reach noise, so samples started from N(0, I) cannot become data; "
+                          "use a larger T (the linear schedule needs T >= 300)")

@@ -93,7 +93,6 @@ def using(n: int):
     restore the caller's settings."""
     from threadpoolctl import threadpool_limits
 
-    n = check_int("n", n, 1, MAX_THREADS)
     before = torch.get_num_threads()
     with threadpool_limits(limits=n):
         if n != before:
@@ -158,4 +157,16 @@ def side_by_side(tasks: list, poll=None) -> list:
     for err in errors:
         if err is not None:
             raise err
+    return results
+
+
+def fan_out(groups: list, job, poll=None) -> list:
+    """The one "groups side by side, results in order" loop: ``job(group)`` returns one result per member index
+    in ``group`` (a list from :func:`split`); the groups run at the same time (:func:`side_by_side`) and the
+    results come back as one list in member order."""
+    outs = side_by_side([lambda g=g: job(g) for g in groups], poll=poll)
+    results = [None] * sum(len(g) for g in groups)
+    for g, out in zip(groups, outs):
+        for i, r in zip(g, out):
+            results[i] = r
     return results

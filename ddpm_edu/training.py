@@ -1,7 +1,11 @@
-"""One training loop for every target (eps, x0, v) and every weighting, with per-t bookkeeping.
+"""One training loop for any loss: every target (eps, x0, v) and weighting, and the continuous objectives.
 
 Design:
-* every random draw (batch indices, t, noise) comes from one ``torch.Generator`` seeded by
+* a loss is a small object (:mod:`ddpm_edu.losses`): it draws the batch, the noise levels and the noise,
+  forms the input, calls the network and weighs the error. The :class:`Trainer` never mentions eps, x0 or v:
+  it holds the optimiser, the EMA, the per-t tracking, the logs and the checkpoints (nanoGPT's ``train.py``:
+  the loop alone);
+* every random draw (batch indices, t, noise) comes from the members' ``torch.Generator`` objects, seeded by
   ``config.seed``. On CUDA that generator lives on the GPU, so a step needs no host-to-device copy
   and no synchronisation (CPU and CUDA runs of one seed therefore draw different numbers); on the
   CPU and on MPS it is a CPU generator. A run resumed from a checkpoint continues exactly as if
@@ -10,14 +14,18 @@ Design:
   the plain module stays in ``trainer.model``, so checkpoints and the EMA are unaffected;
 * the loss at step t is ``w[t] * MSE`` in the target's own space, ``w`` from
   :func:`ddpm_edu.weighting.weight` (so Min-SNR on a v-model is the v-space Min-SNR);
-* a :class:`PerTimestepTracker` keeps the running mean of the *unweighted* per-sample MSE in
-  t-bins without a device sync per step; the EMA of the weights is what gets evaluated;
+* a :class:`~ddpm_edu.timesteps.PerTimestepTracker` keeps the running mean of the *unweighted* per-sample MSE
+  in t-bins without a device sync per step; the EMA of the weights is what gets evaluated;
 * a **family** of K models (the models a notebook compares) trains as one batched model: its
   parameters stacked (:class:`~ddpm_edu.models.StackedMLP`), every member with its own seed, data
   order, draws, target, weighting, t-sampling, EMA and per-t tracking. A step of the family is the
   step of one model with a leading axis of length K; the single model is the case K = 1, called as it
   is. :func:`train_family` splits a family into groups trained side by side, one per core
   (:mod:`ddpm_edu.threads`). Tested: each member ends as it would have alone (float64: to 1e-9).
+
+Measuring a trained model (``evaluate_per_t``, ``gradient_noise``) is :mod:`ddpm_edu.evaluation`; devices and
+the progress bar are :mod:`ddpm_edu.runtime`; the t-samplers are :mod:`ddpm_edu.timesteps`. Their names stay
+importable from here.
 """
 
 from __future__ import annotations
@@ -32,59 +40,19 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import nn
 
-from ._checks import MAX_N, MAX_T, Desc, bad, bad_type, check_bool, check_choice, check_data, check_generator, check_int, check_model_fits, check_module, check_real, check_timesteps
-from .diffusion import TARGETS, convert
+from ._checks import MAX_N, MAX_T, Desc, bad, bad_type, check_bool, check_choice, check_data, check_int, check_model_fits, check_module, check_real
+from .diffusion import TARGETS
+from .evaluation import PerTLoss, evaluate_per_t, gradient_noise  # noqa: F401 - importable from here, as before
+from .losses import DDPMLoss, ObjectiveLoss, ObjectiveModel, finite_weight
 from .models import MLPDenoiser, StackedMLP
+from .runtime import _DEVICES, accumulator_dtype, pick_device, progress_bar  # noqa: F401 - importable from here
 from .schedules import NoiseSchedule, check_schedule
-from .threads import policy, side_by_side, split
-from .weighting import WEIGHTINGS, weight
+from .threads import fan_out, policy, split
+from .timesteps import T_SAMPLING, LossSecondMomentSampler, PerTimestepTracker, stratified_t  # noqa: F401
+from .weighting import WEIGHTINGS
+from . import objectives as O
 
-T_SAMPLING = ("uniform", "stratified", "importance")
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
-
-
-_DEVICES = "device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'"
-
-
-def _mps_available() -> bool:
-    return getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
-
-
-def pick_device(device: str | torch.device | None = None) -> torch.device:
-    """``None``/"auto": CUDA if available, then Apple's MPS, then the CPU; otherwise the named device."""
-    if device is not None and not isinstance(device, (str, torch.device)):
-        raise bad_type("device", device, _DEVICES)
-    if device is None or device == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if _mps_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    _device_type(device)
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise bad("device", device, "CUDA is not available on this machine; use 'auto' or 'cpu'")
-    if dev.type == "mps" and not _mps_available():
-        raise bad("device", device, "Apple's MPS is not available on this machine; use 'auto' or 'cpu'")
-    return dev
-
-
-def accumulator_dtype(device) -> torch.dtype:
-    """float64 for running sums, except on Apple's MPS, which has no float64."""
-    return torch.float32 if _device_type(device) == "mps" else torch.float64
-
-
-def _device_type(device) -> str:
-    """The type of a device name ("cpu", "cuda", "mps"), or a ValueError naming ``device``."""
-    if not isinstance(device, (str, torch.device)):
-        raise bad_type("device", device, _DEVICES)
-    try:
-        kind = torch.device(device).type
-    except (RuntimeError, TypeError):
-        raise bad("device", device, _DEVICES) from None
-    if kind not in ("cpu", "cuda", "mps"):
-        raise bad("device", device, _DEVICES)
-    return kind
 
 
 @dataclass
@@ -140,110 +108,6 @@ class TrainConfig:
         return self
 
 
-class PerTimestepTracker:
-    """Running sums of a per-sample loss in ``n_bins`` equal bins of t = 1..T, kept on the device.
-
-    ``update`` costs two ``index_add_`` calls and no host sync; ``snapshot`` returns the mean per bin
-    since the previous snapshot (NaN for a bin that got no sample in that window) and starts a new
-    window. ``bin_edges[i]..bin_edges[i+1]-1`` are the steps of bin i. With ``members=K`` it keeps K
-    rows (one per model of a family): ``update`` then takes t and losses of shape (K, B) and
-    ``snapshot`` returns (K, n_bins).
-    """
-
-    def __init__(self, T: int, n_bins: int = 20, device="cpu", members: int | None = None):
-        self.T, self.n_bins = check_int("T", T, 1, MAX_T), min(check_int("n_bins", n_bins, 1, MAX_T), T)
-        self.members = None if members is None else check_int("members", members, 1, 4096)
-        dtype = accumulator_dtype(device)
-        self.sums = torch.zeros(self.members or 1, self.n_bins, dtype=dtype, device=device)
-        self.counts = torch.zeros_like(self.sums)
-        self.bin_edges = [1 + (i * T) // self.n_bins for i in range(self.n_bins + 1)]
-        self._bin_of_t = torch.tensor([0] + [(t - 1) * self.n_bins // T for t in range(1, T + 1)], device=device)
-
-    def update(self, t: torch.Tensor, losses: torch.Tensor) -> None:
-        t, losses = t.reshape(-1, t.shape[-1]), losses.reshape(-1, losses.shape[-1])
-        row = torch.arange(t.shape[0], device=t.device)[:, None] * self.n_bins
-        b = (self._bin_of_t[t] + row).reshape(-1)
-        self.sums.view(-1).index_add_(0, b, losses.detach().reshape(-1).to(self.sums.dtype))
-        self.counts.view(-1).index_add_(0, b, torch.ones_like(self.sums.view(-1)[b]))
-
-    def snapshot(self) -> torch.Tensor:
-        means = torch.where(self.counts > 0, self.sums / self.counts.clamp_min(1), torch.full_like(self.sums, math.nan))
-        self.sums.zero_(); self.counts.zero_()
-        means = means.to("cpu", torch.float64)
-        return means[0] if self.members is None else means
-
-    def bin_centers(self) -> list:
-        return [(self.bin_edges[i] + self.bin_edges[i + 1] - 1) / 2 for i in range(self.n_bins)]
-
-
-class LossSecondMomentSampler:
-    """Importance sampling of t with p(t) proportional to sqrt(E[L_t^2]) (Nichol & Dhariwal 2021,
-    sec. 3.3; improved-diffusion's ``LossSecondMomentResampler``), from the last ``history`` losses
-    seen at each t, mixed with ``uniform_prob`` of the uniform distribution. Until every t has a
-    full history it samples uniformly. Each sample carries the weight 1 / (T p(t)), so the
-    reweighted loss is an unbiased estimate of the uniform-t loss.
-    """
-
-    def __init__(self, T: int, history: int = 10, uniform_prob: float = 0.001):
-        self.T = check_int("T", T, 1, MAX_T)
-        self.history = check_int("history", history, 1, 10_000)
-        self.uniform_prob = check_real("uniform_prob", uniform_prob, low=0, high=1, low_open=False, high_open=False)
-        self.losses = torch.zeros(T + 1, self.history, dtype=torch.float64)
-        self.counts = torch.zeros(T + 1, dtype=torch.int64)
-
-    def warmed_up(self) -> bool:
-        return bool((self.counts[1:] >= self.history).all())
-
-    def probs(self) -> torch.Tensor:
-        """p(t) for t = 0..T (p(0) = 0)."""
-        p = torch.zeros(self.T + 1, dtype=torch.float64)
-        if not self.warmed_up():
-            p[1:] = 1.0 / self.T
-            return p
-        rms = (self.losses[1:] ** 2).mean(dim=1).sqrt()
-        if not torch.isfinite(rms).all() or rms.sum() <= 0:
-            p[1:] = 1.0 / self.T
-            return p
-        p[1:] = (1 - self.uniform_prob) * rms / rms.sum() + self.uniform_prob / self.T
-        return p
-
-    def sample(self, n: int, generator: torch.Generator):
-        """``(t, weights)``: n steps and their importance weights 1 / (T p(t))."""
-        n = check_int("n", n, 1, MAX_N)
-        check_generator("generator", generator)
-        p = self.probs()
-        t = torch.multinomial(p, n, replacement=True, generator=generator)
-        return t, 1.0 / (self.T * p[t])
-
-    def update(self, t: torch.Tensor, losses: torch.Tensor) -> None:
-        t = t.cpu(); losses = losses.detach().to("cpu", torch.float64)
-        order = torch.argsort(t, stable=True)
-        ts, ls = t[order], losses[order]
-        first = torch.searchsorted(ts, ts, right=False)            # where each t's run starts
-        rank = torch.arange(len(ts)) - first                       # position within its run
-        slot = (self.counts[ts] + rank) % self.history
-        self.losses[ts, slot] = ls
-        self.counts += torch.bincount(ts, minlength=self.T + 1)
-
-    def state_dict(self) -> dict:
-        return {"losses": self.losses.clone(), "counts": self.counts.clone()}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.losses.copy_(state["losses"]); self.counts.copy_(state["counts"])
-
-
-def stratified_t(n: int, T: int, generator: torch.Generator) -> torch.Tensor:
-    """n steps, one in each of n equal strata of 1..T, in random order (antithetic/stratified
-    sampling: every batch covers the whole range, which lowers the variance of the batch loss).
-    Drawn on the generator's device (the CPU or a CUDA device)."""
-    n = check_int("n", n, 1, MAX_N)
-    T = check_int("T", T, 1, MAX_T)
-    dev = check_generator("generator", generator).device
-    u = torch.rand(n, generator=generator, dtype=torch.float64, device=dev)
-    strata = torch.randperm(n, generator=generator, device=dev).to(torch.float64)
-    return (((strata + u) * T / n).floor().long() + 1).clamp(1, T)
-
-
 @dataclass
 class TrainResult:
     """What a run leaves behind (all on the CPU)."""
@@ -264,116 +128,55 @@ class TrainResult:
 SHARED = ("steps", "seconds", "batch_size", "lr", "ema_decay", "n_bins", "log_every", "device", "compile", "dtype")
 
 
-class _Member:
-    """One model's own random stream, t-sampling rule and importance-sampling table (a family has K)."""
-
-    def __init__(self, config: TrainConfig, T: int, device: torch.device):
-        self.config, self.T = config, T
-        # random draws on the GPU for CUDA (no copy, no sync per step), on the CPU otherwise
-        self.gen = torch.Generator(device if device.type == "cuda" else "cpu").manual_seed(config.seed)
-        self.sampler = LossSecondMomentSampler(T) if config.t_sampling == "importance" else None
-        self.sampler_gen = self.gen if self.gen.device.type == "cpu" else torch.Generator().manual_seed(config.seed + 1)
-
-    def sample_t(self, n: int):
-        """``(t, importance weights or None)`` for a batch of n, by this member's rule."""
-        if self.config.t_sampling == "uniform":
-            return torch.randint(1, self.T + 1, (n,), generator=self.gen, device=self.gen.device), None
-        if self.config.t_sampling == "stratified":
-            return stratified_t(n, self.T, self.gen), None
-        return self.sampler.sample(n, self.sampler_gen)       # the sampler's table lives on the CPU
-
-    def draw(self, n: int, n_data: int, shape: tuple):
-        """Batch indices, steps, importance weights and noise of one step, in the order a run alone draws them."""
-        g = self.gen
-        idx = torch.randint(0, n_data, (n,), generator=g, device=g.device)
-        t, iw = self.sample_t(n)
-        return idx, t, iw, torch.randn((n,) + shape, generator=g, device=g.device)
+# what the members of a family must share: they step together, with one optimizer over stacked parameters
+SHARED = ("steps", "seconds", "batch_size", "lr", "ema_decay", "n_bins", "log_every", "device", "compile", "dtype")
 
 
 class Trainer:
     """Holds a run's whole state, so it can be stepped, checkpointed and resumed: one model, or a family.
 
-    ``Trainer(model, data, schedule, config)`` trains one model. ``Trainer([m_1, ..., m_K], data, schedule,
-    [config_1, ..., config_K])`` trains K residual MLPs of one shape as one batched model (a
-    :class:`~ddpm_edu.models.StackedMLP`): each member keeps its own target, weighting, t-sampling, seed,
-    data order, EMA, optimizer state and per-t tracking, and ends as it would have alone (tested). The
-    single model is the case K = 1 of the same steps. ``data``: a tensor ``(N, ...)`` of training
-    examples (already scaled), or, for a family, a list of K such tensors of one shape.
+    ``Trainer(model, data, schedule, config)`` trains one model on the DDPM loss of ``config``
+    (:class:`~ddpm_edu.losses.DDPMLoss`). ``Trainer([m_1, ..., m_K], data, schedule, [config_1, ..., config_K])``
+    trains K residual MLPs of one shape as one batched model (a :class:`~ddpm_edu.models.StackedMLP`): each
+    member keeps its own target, weighting, t-sampling, seed, data order, EMA, optimizer state and per-t
+    tracking, and ends as it would have alone (tested). The single model is the case K = 1 of the same steps.
+    ``data``: a tensor ``(N, ...)`` of training examples (already scaled), or, for a family, a list of K such
+    tensors of one shape. ``loss``: any other loss object with the interface of :mod:`ddpm_edu.losses` (then
+    ``schedule`` may be None; :func:`train_objectives` passes an :class:`~ddpm_edu.losses.ObjectiveLoss`).
     """
 
-    def __init__(self, model, data, schedule: NoiseSchedule, config):
+    def __init__(self, model, data, schedule: NoiseSchedule | None, config, loss=None):
         self.family = isinstance(model, (list, tuple))
         models, datas, configs = _family_arguments(model, data, config)
         self.configs, self.config, self.K = configs, configs[0], len(models)
         self.device, dtype = pick_device(self.config.device), DTYPES[self.config.dtype]
-        self.schedule = check_schedule("schedule", schedule)
+        self.schedule = check_schedule("schedule", schedule) if loss is None else schedule
         self.model = (StackedMLP(models) if self.family else models[0]).to(self.device, dtype)
         self.ema = copy.deepcopy(self.model).requires_grad_(False)
         self._params, self._ema_params = list(self.model.parameters()), list(self.ema.parameters())
         self.opt = torch.optim.Adam(self._params, lr=self.config.lr, **({"fused": True} if self.device.type in ("cpu", "cuda") else {}))
         self.forward = torch.compile(self.model) if self.config.compile else self.model
         self.data = torch.stack(datas).to(self.device, dtype)                  # (1 or K, N, ...)
-        self.members = [_Member(c, schedule.T, self.device) for c in configs]
-        # per-t tables, one row per member: the loss weight, and the target as c_noise * eps + c_x0 * x0
-        s32 = schedule.to(self.device, dtype)
-        shape = (-1,) + (1,) * (self.data.dim() - 2)
-        self._a, self._s = s32.alpha_bars.sqrt().reshape(shape), s32.one_minus_alpha_bars.sqrt().reshape(shape)
-        self._w = torch.stack([_finite_weight(schedule, c) for c in configs]).to(self.device, dtype)
-        coef = {"eps": (torch.ones_like(s32.snr), torch.zeros_like(s32.snr)), "x0": (torch.zeros_like(s32.snr), torch.ones_like(s32.snr)),
-                "v": (s32.alpha_bars.sqrt(), -s32.one_minus_alpha_bars.sqrt())}          # v = sqrt(abar) eps - sqrt(1 - abar) x0
-        self._c_noise, self._c_x0 = (torch.stack([coef[c.target][i] for c in configs]) for i in (0, 1))
-        self.tracker = PerTimestepTracker(schedule.T, self.config.n_bins, self.device, members=self.K)
+        self.loss = loss if loss is not None else _ddpm_loss(schedule, configs, self.device, dtype)
+        self.tracker = None if self.schedule is None else \
+            PerTimestepTracker(self.schedule.T, self.config.n_bins, self.device, members=self.K)
         self.step, self.seconds = 0, 0.0
         self.log_steps, self.log_seconds, self.log_loss, self.bins = [], [], [], []
-        self._loss_sum = torch.zeros(self.K, dtype=dtype, device=self.device)
+        self._loss_sum = torch.zeros(self.K, dtype=accumulator_dtype(self.device), device=self.device)
         self._first_bad = torch.full((self.K,), -1, dtype=torch.int64, device=self.device)   # first non-finite loss
 
-    # ---------------------------------------------------------------- one step, in named parts
+    # ---------------------------------------------------------------- one step
     def train_step(self) -> None:
-        """One optimizer step of every member: draw, form x_t, predict, weigh, step, track."""
-        idx, t, iw, noise = self.draw()
-        x0 = self.batch(idx)
-        x_t = self.noised(x0, t, noise)
-        mse = self.error(self.predict(x_t, t), x0, noise, t)     # (K, B): unweighted MSE in each member's target space
-        loss = self.weigh(mse, t, iw)                           # (K,): each member's weighted batch loss
+        """One optimizer step of every member: the loss (draw, noise, predict, weigh), the step, the tracking."""
+        loss, error, t = self.loss(self.predict, self.data)     # (K,), (K, B) unweighted MSE, (K, B) or None
         self.optimise(loss)
-        self.track(t, mse, loss)
+        self.track(t, error, loss)
 
-    def draw(self):
-        """Each member's batch indices, steps t and noise, from its own generator: (K, B), (K, B), (K, B, ...);
-        the importance weights 1 / (T p(t)) as (K, B), or None when no member samples t by importance."""
-        n, shape = self.config.batch_size, tuple(self.data.shape[2:])
-        idx, t, iw, noise = zip(*(m.draw(n, self.data.shape[1], shape) for m in self.members))
-        iw = None if all(w is None for w in iw) else torch.stack(
-            [torch.ones(n, dtype=torch.float64) if w is None else w for w in iw]).to(self.device, self._w.dtype)
-        return torch.stack(idx).to(self.device), torch.stack(t).to(self.device), iw, torch.stack(noise).to(self.device)
-
-    def batch(self, idx: torch.Tensor) -> torch.Tensor:
-        """x0, (K, B, ...): row k holds member k's examples ``idx[k]`` of its data."""
-        if self.data.shape[0] == 1:
-            return self.data[0][idx]
-        return self.data[torch.arange(self.K, device=self.device)[:, None], idx]
-
-    def noised(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-        """x_t = sqrt(alpha-bar_t) x0 + sqrt(1 - alpha-bar_t) eps (Ho et al. 2020, eq. 4)."""
-        return self._a[t] * x0 + self._s[t] * noise
-
-    def predict(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        """The model's output for every member; a single model is called as it is, on row 0."""
+    def predict(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        """The network on (K, B, ...) inputs and (K, B) noise levels; a single model is called as it is, on row 0."""
         if not self.family:
-            return self.forward(x_t[0], t[0]).unsqueeze(0)
-        return self.forward(x_t, t)
-
-    def error(self, pred, x0, noise, t) -> torch.Tensor:
-        """Per-sample MSE against each member's target: eps, x0, or v = sqrt(abar_t) eps - sqrt(1 - abar_t) x0."""
-        c = lambda table: table.gather(1, t).reshape(t.shape + (1,) * (x0.dim() - 2))
-        target = c(self._c_noise) * noise + c(self._c_x0) * x0
-        return (pred - target).square().flatten(2).mean(2)
-
-    def weigh(self, mse: torch.Tensor, t: torch.Tensor, iw) -> torch.Tensor:
-        """Each member's loss: the batch mean of w[t] MSE (times 1 / (T p(t)) where t is drawn by importance)."""
-        per_sample = self._w.gather(1, t) * mse
-        return (per_sample if iw is None else per_sample * iw).mean(1)
+            return self.forward(x[0], c[0]).unsqueeze(0)
+        return self.forward(x, c)
 
     def optimise(self, loss: torch.Tensor) -> None:
         """Adam on the sum of the members' losses (they share no parameter: each gets its own gradient), then the EMA."""
@@ -385,12 +188,11 @@ class Trainer:
         with torch.no_grad():
             torch._foreach_lerp_(self._ema_params, self._params, 1 - decay)
 
-    def track(self, t: torch.Tensor, mse: torch.Tensor, loss: torch.Tensor) -> None:
-        """Per-t running means, the importance tables, the logged loss; the first non-finite loss (no host sync)."""
-        self.tracker.update(t, mse.detach())
-        for k, m in enumerate(self.members):
-            if m.sampler is not None:
-                m.sampler.update(t[k], (self._w[k][t[k]] * mse[k]).detach())
+    def track(self, t, error: torch.Tensor, loss: torch.Tensor) -> None:
+        """Per-t running means, the t-samplers' tables, the logged loss; the first non-finite loss (no host sync)."""
+        if t is not None and self.tracker is not None:
+            self.tracker.update(t, error.detach())
+        self.loss.update(t, error)
         loss = loss.detach()
         self._loss_sum += loss
         self._first_bad = torch.where((self._first_bad < 0) & ~torch.isfinite(loss),
@@ -400,10 +202,9 @@ class Trainer:
         """Raise ``FloatingPointError`` naming the first step whose loss was NaN or infinite."""
         for k, first in enumerate(self._first_bad.tolist()):
             if first >= 0:
-                cfg = self.configs[k]
                 raise FloatingPointError(
-                    f"the training loss became NaN or infinite at step {first} (target={cfg.target!r}, "
-                    f"weighting={cfg.weighting!r}, lr={cfg.lr:g}): likely causes are a learning rate too large for this "
+                    f"the training loss became NaN or infinite at step {first} ({self.loss.describe(k)}, "
+                    f"lr={self.configs[k].lr:g}): likely causes are a learning rate too large for this "
                     "weighting, or weights that span many orders of magnitude (try a smaller lr or the simple weighting)")
 
     def _log(self, window: int) -> None:
@@ -412,21 +213,22 @@ class Trainer:
         self.log_seconds.append(self.seconds)
         self.log_loss.append([v / window for v in self._loss_sum.tolist()])
         self._loss_sum.zero_()
-        self.bins.append(self.tracker.snapshot())
+        if self.tracker is not None:
+            self.bins.append(self.tracker.snapshot())
 
     # ---------------------------------------------------------------- the loop
     @policy
     def run(self, progress: bool = True, checkpoint_path: str | None = None, checkpoint_every: int | None = None,
-            on_step=None):
-        """Train until ``config.steps`` or ``config.seconds``; returns a :class:`TrainResult` (a list of them,
-        one per member, for a family).
+            on_step=None) -> list:
+        """Train until ``config.steps`` or ``config.seconds``; returns a list of :class:`TrainResult`, one per
+        member (:func:`train` returns the single model's).
 
         ``progress``: a text progress bar on stderr with the time left (plain text, so a saved
         notebook shows the final count, not a widget that needs a kernel). ``on_step(trainer)`` is
         called after every step (e.g. to keep snapshots of the EMA model).
         """
         cfg = self.config
-        bar = progress_bar(cfg.steps, self.step, progress, "/".join(f"{c.target}/{c.weighting}" for c in self.configs))
+        bar = progress_bar(cfg.steps, self.step, progress, "/".join(self.loss.describe(k) for k in range(self.K)))
         start = time.perf_counter() - self.seconds
         window = 0
         self.model.train()
@@ -446,7 +248,7 @@ class Trainer:
         if window:
             self._log(window)
         bar.close()
-        return self.results() if self.family else self.result()
+        return self.results()
 
     def ema_models(self) -> list:
         """Each member's EMA model as a plain module (copies, on the CPU, in eval mode)."""
@@ -454,29 +256,14 @@ class Trainer:
 
     def results(self) -> list:
         """A :class:`TrainResult` per member (copies, on the CPU)."""
-        bins = torch.stack(self.bins) if self.bins else torch.empty(0, self.K, self.tracker.n_bins)
-        return [TrainResult(model=m.to("cpu").eval(), ema=e, steps=self.step, seconds=self.seconds, device=str(self.device),
-                            log_steps=list(self.log_steps), log_seconds=list(self.log_seconds),
-                            log_loss=[row[k] for row in self.log_loss], bin_history=bins[:, k].clone(),
-                            bin_edges=list(self.tracker.bin_edges), config=asdict(self.configs[k]))
-                for k, (m, e) in enumerate(zip(_members_of(self.model, self.family), self.ema_models()))]
+        return _results(self)
 
     def result(self) -> TrainResult:
         return self.results()[0]              # the run's TrainResult (for a family, member 0's)
 
     # ---------------------------------------------------------------- checkpoints
     def state_dict(self) -> dict:
-        return {
-            "model": self.model.state_dict(), "ema": self.ema.state_dict(), "opt": self.opt.state_dict(),
-            "step": self.step, "seconds": self.seconds, "K": self.K,
-            "generators": [m.gen.get_state() for m in self.members], "generator_device": self.members[0].gen.device.type,
-            "samplers": [m.sampler.state_dict() if m.sampler is not None else None for m in self.members],
-            "sampler_generators": [m.sampler_gen.get_state() for m in self.members],
-            "log_steps": list(self.log_steps), "log_seconds": list(self.log_seconds), "log_loss": [list(r) for r in self.log_loss],
-            "bins": [b.clone() for b in self.bins], "loss_sum": self._loss_sum.cpu(),
-            "tracker": {"sums": self.tracker.sums.cpu(), "counts": self.tracker.counts.cpu()},
-            "T": self.schedule.T, "configs": [{k: v for k, v in asdict(c).items() if k != "weighting_params"} for c in self.configs],
-        }
+        return _state_of(self)
 
     def save(self, path: str) -> None:
         """Write a checkpoint atomically: to a temporary file first, then rename over ``path``."""
@@ -489,33 +276,57 @@ class Trainer:
         """Restore a checkpoint written by :meth:`save` (loaded with ``weights_only=True``)."""
         state = _read_checkpoint(path)
         _check_checkpoint_fits(path, state, self)
-        self.model.load_state_dict(state["model"]); self.ema.load_state_dict(state["ema"])
-        self.opt.load_state_dict(state["opt"])
-        self.step, self.seconds = int(state["step"]), float(state["seconds"])
-        for m, g, s, sg in zip(self.members, state["generators"], state["samplers"], state["sampler_generators"]):
-            m.gen.set_state(g); m.sampler_gen.set_state(sg)
-            if m.sampler is not None and s is not None:
-                m.sampler.load_state_dict(s)
-        self.log_steps, self.log_seconds = list(state["log_steps"]), list(state["log_seconds"])
-        self.log_loss, self.bins = [list(r) for r in state["log_loss"]], list(state["bins"])
-        self.tracker.sums.copy_(state["tracker"]["sums"]); self.tracker.counts.copy_(state["tracker"]["counts"])
-        self._loss_sum.copy_(state["loss_sum"])
+        _restore(self, state)
         return self
+
+
+def _results(tr: Trainer) -> list:
+    n_bins = tr.tracker.n_bins if tr.tracker is not None else 0
+    bins = torch.stack(tr.bins) if tr.bins else torch.empty(0, tr.K, n_bins)
+    edges = list(tr.tracker.bin_edges) if tr.tracker is not None else []
+    return [TrainResult(model=m.to("cpu").eval(), ema=e, steps=tr.step, seconds=tr.seconds, device=str(tr.device),
+                        log_steps=list(tr.log_steps), log_seconds=list(tr.log_seconds),
+                        log_loss=[row[k] for row in tr.log_loss], bin_history=bins[:, k].clone(),
+                        bin_edges=edges, config=asdict(tr.configs[k]))
+            for k, (m, e) in enumerate(zip(_members_of(tr.model, tr.family), tr.ema_models()))]
+
+
+def _state_of(tr: Trainer) -> dict:
+    """Everything a run needs to continue exactly: weights, EMA, optimiser, random streams, logs, tracker."""
+    return {
+        "model": tr.model.state_dict(), "ema": tr.ema.state_dict(), "opt": tr.opt.state_dict(),
+        "step": tr.step, "seconds": tr.seconds, "K": tr.K, **tr.loss.state_dict(),
+        "log_steps": list(tr.log_steps), "log_seconds": list(tr.log_seconds), "log_loss": [list(r) for r in tr.log_loss],
+        "bins": [b.clone() for b in tr.bins], "loss_sum": tr._loss_sum.cpu(),
+        "tracker": {"sums": tr.tracker.sums.cpu(), "counts": tr.tracker.counts.cpu()} if tr.tracker else None,
+        "T": tr.schedule.T if tr.schedule is not None else None,
+        "configs": [{k: v for k, v in asdict(c).items() if k != "weighting_params"} for c in tr.configs],
+    }
+
+
+def _restore(tr: Trainer, state: dict) -> None:
+    """The inverse of :func:`_state_of`, on a trainer of the same shape (checked by the caller)."""
+    tr.model.load_state_dict(state["model"]); tr.ema.load_state_dict(state["ema"])
+    tr.opt.load_state_dict(state["opt"])
+    tr.step, tr.seconds = int(state["step"]), float(state["seconds"])
+    tr.loss.load_state_dict(state)
+    tr.log_steps, tr.log_seconds = list(state["log_steps"]), list(state["log_seconds"])
+    tr.log_loss, tr.bins = [list(r) for r in state["log_loss"]], list(state["bins"])
+    if tr.tracker is not None:
+        tr.tracker.sums.copy_(state["tracker"]["sums"]); tr.tracker.counts.copy_(state["tracker"]["counts"])
+    tr._loss_sum.copy_(state["loss_sum"])
+
+
+def _ddpm_loss(schedule: NoiseSchedule, configs: list, device, dtype) -> DDPMLoss:
+    """The DDPM loss of K members from their configs."""
+    return DDPMLoss(schedule, [c.target for c in configs],
+                    [finite_weight(schedule, c.weighting, c.target, c.weighting_params) for c in configs],
+                    [c.t_sampling for c in configs], [c.seed for c in configs], configs[0].batch_size, device, dtype,
+                    labels=[f"target={c.target!r}, weighting={c.weighting!r}" for c in configs])
 
 
 def _members_of(net: nn.Module, family: bool) -> list:
     return [net.member(k) for k in range(net.K)] if family else [copy.deepcopy(net)]
-
-
-def _finite_weight(schedule: NoiseSchedule, config: TrainConfig) -> torch.Tensor:
-    """The member's per-t loss weight in its target's space, refused where it is not finite."""
-    w = weight(schedule, config.weighting, config.target, **config.weighting_params)
-    if not torch.isfinite(w[1:]).all():
-        t_bad = int((~torch.isfinite(w[1:])).nonzero()[0]) + 1
-        raise bad("weighting_params", config.weighting_params,
-                  f"weighting {config.weighting!r} with these parameters is {float(w[t_bad])} at t = {t_bad}: "
-                  "training on it gives an infinite loss (for the VLB with sigma='beta_tilde', keep clip_t1=True)")
-    return w
 
 
 def _family_arguments(model, data, config):
@@ -526,10 +337,9 @@ def _family_arguments(model, data, config):
     if family and (configs is None or len(configs) != len(models) or not models):
         raise bad("config", Desc(f"{type(config).__name__}"), f"a family of {len(models)} models needs a list of "
                                                                f"{len(models)} TrainConfigs, one per model")
-    for c in configs:
+    for c in configs:                   # each TrainConfig checked itself when it was made (or by train())
         if not isinstance(c, TrainConfig):
             raise bad_type("config", c, "config must be a TrainConfig (a list of them for a family)")
-        c.validate()
     for key in SHARED:
         values = {repr(getattr(c, key)) for c in configs}
         if len(values) > 1:
@@ -568,23 +378,40 @@ def _check_checkpoint_fits(path, state: dict, trainer: Trainer) -> None:
             if key in theirs and theirs[key] != getattr(ours, key):
                 raise bad("path", str(path), f"the checkpoint was trained with {key}={theirs[key]!r}, this trainer has "
                                              f"{key}={getattr(ours, key)!r}")
-    if state.get("T", trainer.schedule.T) != trainer.schedule.T:
+    T = trainer.schedule.T if trainer.schedule is not None else None
+    if state.get("T", T) != T:
         raise bad("path", str(path), f"the checkpoint is of a T = {state['T']} run; this trainer's schedule has "
-                                     f"T = {trainer.schedule.T}")
-    saved_on, ours = state.get("generator_device", "cpu"), trainer.members[0].gen.device.type
+                                     f"T = {T}")
+    saved_on, ours = state.get("generator_device", "cpu"), trainer.loss.gens[0].device.type
     if saved_on != ours:
         raise bad("path", path, f"this checkpoint's random stream was drawn on {saved_on} and this trainer draws on "
                                 f"{ours}; resume it with device='{saved_on}'")
 
 
-def progress_bar(total, initial: int, show: bool, desc: str):
-    """A plain-text progress bar on stderr with the time left (a saved notebook shows its last line)."""
-    import sys
+def _run_groups(trainers_of, k: int, steps, progress: bool, desc: str, run) -> list:
+    """Build the trainers of each group (``trainers_of(group) -> [(trainer, member indices)]``), run the groups
+    side by side (:func:`ddpm_edu.threads.fan_out`) with one progress bar, and return one result per member."""
+    groups = split(k)
+    plan = {tuple(g): trainers_of(g) for g in groups}
+    trainers = [tr for work in plan.values() for tr, _ in work]
+    bar = progress_bar(steps, 0, progress, desc)
+    shown = [0]
 
-    from tqdm.std import tqdm
+    def poll():
+        done = min(tr.step for tr in trainers)
+        bar.update(done - shown[0])
+        shown[0] = done
 
-    return tqdm(total=total, initial=initial, disable=not show, desc=desc, file=sys.stderr, mininterval=1.0, ncols=90,
-                ascii=" #", unit="step")
+    def job(g):
+        out = {}
+        for tr, members in plan[tuple(g)]:
+            out.update(zip(members, run(tr)))
+        return [out[i] for i in g]
+
+    results = fan_out(groups, job, poll=poll)
+    poll()
+    bar.close()
+    return results
 
 
 def train_family(models: list, data, schedule: NoiseSchedule, configs: list, progress: bool = True,
@@ -599,33 +426,16 @@ def train_family(models: list, data, schedule: NoiseSchedule, configs: list, pro
     if not isinstance(models, (list, tuple)) or not models:
         raise bad_type("models", models, "models must be a non-empty list of models (one per member)")
     _family_arguments(list(models), data, configs)
-    k, per_data = len(models), isinstance(data, (list, tuple))
-    plan = []                       # per worker: [(trainer, the members it trains)], run one after the other
-    for g in split(k):
+    per_data = isinstance(data, (list, tuple))
+    pick = lambda idx: [data[i] for i in idx] if per_data else data   # noqa: E731
+
+    def trainers_of(g):
         if len(g) > 1 and all(isinstance(models[i], MLPDenoiser) for i in g):        # one batched family
-            plan.append([(Trainer([models[i] for i in g], [data[i] for i in g] if per_data else data, schedule,
-                                  [configs[i] for i in g]), g)])
-        else:                                                                       # a single model (or not stackable)
-            plan.append([(Trainer(models[i], data[i] if per_data else data, schedule, configs[i]), [i]) for i in g])
-    trainers = [tr for work in plan for tr, _ in work]
-    bar = progress_bar(configs[0].steps, 0, progress, f"{k} models, {len(plan)} side by side")
-    shown = [0]
+            return [(Trainer([models[i] for i in g], pick(g), schedule, [configs[i] for i in g]), g)]
+        return [(Trainer(models[i], data[i] if per_data else data, schedule, configs[i]), [i]) for i in g]
 
-    def poll():
-        done = min(tr.step for tr in trainers)
-        bar.update(done - shown[0])
-        shown[0] = done
-
-    outs = side_by_side([lambda work=work: [tr.run(progress=False, on_step=on_step) for tr, _ in work] for work in plan],
-                        poll=poll)
-    poll()
-    bar.close()
-    results = [None] * k
-    for work, out in zip(plan, outs):
-        for (_, g), res in zip(work, out):
-            for i, r in zip(g, res if isinstance(res, list) else [res]):
-                results[i] = r
-    return results
+    return _run_groups(trainers_of, len(models), configs[0].steps, progress, f"{len(models)} models",
+                       lambda tr: tr.run(progress=False, on_step=on_step))
 
 
 def train(model: nn.Module, data: torch.Tensor, schedule: NoiseSchedule, config: TrainConfig | None = None,
@@ -639,125 +449,75 @@ def train(model: nn.Module, data: torch.Tensor, schedule: NoiseSchedule, config:
             raise bad(key, value, f"unknown training option; options are {', '.join(TrainConfig.__dataclass_fields__)}")
         setattr(config, key, value)
     config.validate()
-    return Trainer(model, data, schedule, config).run(progress=progress)
+    return Trainer(model, data, schedule, config).run(progress=progress)[0]
 
 
-# ---------------------------------------------------------------------------- evaluation
 @dataclass
-class PerTLoss:
-    """Per-t evaluation with common random numbers. ``loss[space]`` and ``stderr[space]`` are
-    arrays over ``t`` of the per-dimension MSE in that space (the same predictions, converted)."""
-    t: torch.Tensor
-    loss: dict
-    stderr: dict
-    target: str
-    n: int
+class ObjectiveRun:
+    name: str
+    model: ObjectiveModel           # the EMA model, on the CPU, in eval mode
+    steps: int
+    seconds: float
+    log_loss: list
 
 
 @policy
-@torch.no_grad()
-def evaluate_per_t(model: nn.Module, data: torch.Tensor, schedule: NoiseSchedule, target: str, t_values=None,
-                   n: int = 512, seed: int = 1234, device=None) -> PerTLoss:
-    """Per-t loss of ``model`` (a ``target``-predictor) on a fixed grid of t with fixed noise.
-
-    The same ``n`` examples and the same noise are used at every t (common random numbers), so the
-    differences between t are not sampling noise. Reported for all three spaces, with standard
-    errors over the n examples.
-    """
-    check_module("model", model)
-    check_schedule("schedule", schedule)
-    check_choice("target", target, TARGETS)
-    data = check_data("data", data)
-    dev = pick_device(device)
-    if t_values is None:
-        t_values = torch.unique(torch.linspace(1, schedule.T, 50).round().long())
-    t_values = check_timesteps("t_values", t_values, schedule.T).reshape(-1)
-    if t_values.numel() < 1:
-        raise bad("t_values", t_values, "t_values must name at least one step")
-    g = torch.Generator().manual_seed(check_int("seed", seed, 0, 2 ** 63 - 1))
-    if data.shape[0] < 2:
-        raise bad("data", Desc(f"tensor of shape {tuple(data.shape)}"), "data must hold at least 2 examples (for standard errors)")
-    check_model_fits("data", data, model)
-    n = min(check_int("n", n, 2, MAX_N), data.shape[0])
-    idx = torch.randperm(data.shape[0], generator=g)[:n]
-    x0 = data[idx].to(torch.float64)
-    noise = torch.randn(x0.shape, generator=g, dtype=torch.float64)
-    p = next(model.parameters(), None)
-    home = p.device if p is not None else torch.device("cpu")
-    was_training = model.training
-    model.to(dev).eval()
-    try:
-        loss, err = _per_t_loop(model, schedule, target, t_values, x0, noise, dev)
-    finally:                                  # the caller's model stays where (and as) it was
-        model.to(home).train(was_training)
-    return PerTLoss(t=t_values, loss={k: torch.stack(v) for k, v in loss.items()},
-                    stderr={k: torch.stack(v) for k, v in err.items()}, target=target, n=n)
+def train_objective(net: nn.Module, data: torch.Tensor, name: str, steps: int, seed: int = 0, batch_size: int = 256,
+                    lr: float = 2e-3, ema_decay: float = 0.995, progress: bool = False, **params) -> ObjectiveRun:
+    """Train ``net`` on ``data`` (N, ...) with objective ``name`` for ``steps`` steps on the CPU; every draw seeded."""
+    return train_objectives([net], data, [name], steps, seed=seed, batch_size=batch_size, lr=lr, ema_decay=ema_decay,
+                            progress=progress, params=[params])[0]
 
 
-def _per_t_loop(model, schedule, target, t_values, x0, noise, dev):
-    n = x0.shape[0]
-    loss = {sp: [] for sp in TARGETS}
-    err = {sp: [] for sp in TARGETS}
-    for t in t_values.tolist():
-        tt = torch.full((n,), t, dtype=torch.int64)
-        a = float(schedule.alpha_bars[t]) ** 0.5
-        s = float(schedule.one_minus_alpha_bars[t]) ** 0.5
-        x_t = a * x0 + s * noise
-        pred = model(x_t.to(dev, torch.float32), tt.to(dev)).to("cpu", torch.float64)
-        truth = {"eps": noise, "x0": x0, "v": a * noise - s * x0}
-        for sp in TARGETS:
-            p = convert(schedule, pred, x_t, tt, source=target, target=sp)
-            per = (p - truth[sp]).square().flatten(1).mean(1)
-            loss[sp].append(per.mean())
-            err[sp].append(per.std() / math.sqrt(n))
-    return loss, err
-
-
-@policy
-def gradient_noise(model: nn.Module, data: torch.Tensor, schedule: NoiseSchedule, target: str = "eps",
-                   weighting: str = "simple", weighting_params: dict | None = None, batch_size: int = 256,
-                   n_batches: int = 32, seed: int = 0) -> dict:
-    """How noisy a minibatch gradient of an objective is, at the parameters of ``model``.
-
-    Draws ``n_batches`` independent minibatches (uniform t, as in training), computes the gradient
-    g_i of the weighted loss on each, and returns ``{"signal": ||mean g||^2, "noise": mean ||g_i -
-    mean g||^2, "ratio": noise / signal}``. The weights are normalised to mean 1 over t, so two
-    weightings are compared at the same overall scale (the ratio does not depend on it anyway). A
-    high ratio means each step mostly follows noise: the difficulty Nichol & Dhariwal (2021, sec.
-    3.3) report for optimising the VLB directly, whose few large small-t terms dominate a batch.
-    """
-    from .weighting import normalize
-
-    check_module("model", model)
-    check_schedule("schedule", schedule)
-    check_choice("target", target, TARGETS)
+def _objective_arguments(nets, data, names, steps, seed, batch_size, lr, ema_decay, params):
+    if not isinstance(nets, (list, tuple)) or not nets:
+        raise bad_type("nets", nets, "nets must be a non-empty list of networks, one per objective")
+    for net in nets:
+        check_module("net", net)
+    if not isinstance(names, (list, tuple)) or len(names) != len(nets):
+        raise bad("names", names, f"give one objective name per network ({len(nets)})")
+    for name in names:
+        check_choice("name", name, O.OBJECTIVES)
     data = check_data("data", data).to(torch.float32)
-    check_model_fits("data", data, model)
-    batch_size = check_int("batch_size", batch_size, 1, MAX_N)
-    n_batches = check_int("n_batches", n_batches, 2, 10_000)
-    check_choice("weighting", weighting, tuple(WEIGHTINGS))
-    if weighting_params is not None and not isinstance(weighting_params, dict):
-        raise bad_type("weighting_params", weighting_params, "weighting_params must be a dict")
-    w = normalize(weight(schedule, weighting, target, **(weighting_params or {}))).to(torch.float32)
-    m = copy.deepcopy(model).to("cpu").train()
-    params = [p for p in m.parameters() if p.requires_grad]
-    g = torch.Generator().manual_seed(check_int("seed", seed, 0))
-    shape = (-1,) + (1,) * (data.dim() - 1)
-    a_all = schedule.alpha_bars.sqrt().to(torch.float32)
-    s_all = schedule.one_minus_alpha_bars.sqrt().to(torch.float32)
-    grads = []
-    for _ in range(n_batches):
-        idx = torch.randint(0, data.shape[0], (batch_size,), generator=g)
-        t = torch.randint(1, schedule.T + 1, (batch_size,), generator=g)
-        noise = torch.randn((batch_size,) + tuple(data.shape[1:]), generator=g)
-        x0 = data[idx]
-        a, s = a_all[t].reshape(shape), s_all[t].reshape(shape)
-        x_t = a * x0 + s * noise
-        tgt = {"eps": noise, "x0": x0, "v": a * noise - s * x0}[target]
-        loss = (w[t] * (m(x_t, t) - tgt).square().flatten(1).mean(1)).mean()
-        grads.append(torch.cat([gr.reshape(-1) for gr in torch.autograd.grad(loss, params)]).double())
-    G = torch.stack(grads)
-    mean = G.mean(0)
-    signal = float(mean.square().sum())
-    noise = float((G - mean).square().sum(1).mean())
-    return {"signal": signal, "noise": noise, "ratio": noise / signal if signal > 0 else math.inf}
+    check_int("steps", steps, 1, 10 ** 9)
+    check_int("batch_size", batch_size, 1, MAX_N)
+    check_real("lr", lr, low=0)
+    check_real("ema_decay", ema_decay, low=0, high=1, low_open=False)
+    seeds = list(seed) if isinstance(seed, (list, tuple)) else [seed] * len(nets)
+    if len(seeds) != len(nets):
+        raise bad("seed", seed, f"give one seed, or one per objective ({len(nets)})")
+    seeds = [check_int("seed", s, 0) for s in seeds]
+    params = [{} for _ in nets] if params is None else list(params)
+    if len(params) != len(nets) or not all(isinstance(p, dict) for p in params):
+        raise bad("params", params, f"give a dict of parameters per objective ({len(nets)})")
+    for name, p in zip(names, params):
+        O._params(name, p)
+    return data, seeds, params
+
+
+@policy
+def train_objectives(nets: list, data: torch.Tensor, names: list, steps: int, seed=0, batch_size: int = 256,
+                     lr: float = 2e-3, ema_decay: float = 0.995, progress: bool = False, params: list | None = None) -> list:
+    """Train ``nets[k]`` with objective ``names[k]``, all on ``data``, for ``steps`` steps each: one
+    :class:`ObjectiveRun` per objective. The objectives train as batched families side by side
+    (:func:`ddpm_edu.threads.split`), each exactly as it would alone, in the one :class:`Trainer` with an
+    :class:`~ddpm_edu.losses.ObjectiveLoss`. ``seed``: one for all, or one each; ``params``: a dict of objective
+    parameters per objective (default: none)."""
+    data, seeds, params = _objective_arguments(nets, data, names, steps, seed, batch_size, lr, ema_decay, params)
+    config = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, ema_decay=ema_decay, device="cpu")
+
+    def trainers_of(g):
+        parts = [g] if len(g) > 1 and all(isinstance(nets[i], MLPDenoiser) for i in g) else [[i] for i in g]
+        out = []
+        for p in parts:
+            loss = ObjectiveLoss([ObjectiveModel(nets[i], names[i]) for i in p], [params[i] for i in p],
+                                 [seeds[i] for i in p], batch_size)
+            model = [nets[i] for i in p] if len(p) > 1 else nets[p[0]]
+            out.append((Trainer(model, data, None, [config] * len(p) if len(p) > 1 else config, loss=loss), p))
+        return out
+
+    def run(tr):
+        return [ObjectiveRun(name=m.name, model=ObjectiveModel(r.ema, m.name).eval(), steps=r.steps, seconds=r.seconds,
+                             log_loss=r.log_loss) for m, r in zip(tr.loss.models, tr.run(progress=False))]
+
+    return _run_groups(trainers_of, len(nets), steps, progress, ", ".join(names), run)

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 import torch
 
 from ._checks import MAX_N, Desc, bad, check_bool, check_choice, check_data, check_generator, check_int, check_model_fits, check_module, check_real, check_tensor
-from .diffusion import TARGETS, model_mean, q_posterior
+from .diffusion import TARGETS, convert_kernel, forward_coefficients, noised, posterior_coefficients, posterior_mean_kernel
+from .runtime import model_device
 from .schedules import NoiseSchedule, check_schedule
 from .threads import policy, side_by_side, workers
 
@@ -126,6 +127,51 @@ def _model_logvar(schedule: NoiseSchedule, sigma: str, clip_t1: bool) -> torch.T
     return logvar
 
 
+@dataclass
+class _BoundJob:
+    """What every chunk of :func:`bound_terms` shares: the model, the data, the per-t tables (computed once)."""
+    model: torch.nn.Module
+    x0: torch.Tensor                # (B, ...), float64
+    target: str
+    levels: int | None
+    logvar: torch.Tensor            # the model's log sigma_t^2, length T + 1
+    tables: tuple                   # a_t, s_t, c0_t, ct_t, beta-tilde_t (float64, length T + 1)
+    chunk: int
+    dev: torch.device
+
+    def terms(self, start: int, noise: torch.Tensor) -> torch.Tensor:
+        """The terms of steps start..start + n - 1 for every example, (B, n) in bits/dim."""
+        B, T, shape1 = self.x0.shape[0], self.logvar.shape[0] - 1, (1,) * (self.x0.dim() - 1)
+        ts = torch.arange(start, min(start + self.chunk, T + 1))
+        n = len(ts)
+        tt = ts.repeat_interleave(B)                              # (n * B,)
+        xx = self.x0.repeat(n, *shape1)                           # (n * B, ...)
+        a, s, c0, ct, var = (v[tt].reshape(-1, *shape1) for v in self.tables)
+        x_t = noised(a, s, xx, noise)
+        pred = self.model(x_t.to(self.dev, torch.float32), tt.to(self.dev)).to("cpu", torch.float64)
+        mu_theta = posterior_mean_kernel(c0, ct, convert_kernel(self.target, "x0", pred, x_t, a, s), x_t)
+        lv = self.logvar[tt].reshape(-1, *shape1).expand_as(xx)
+        out = torch.empty(n * B, dtype=torch.float64)
+        later, first = tt >= 2, tt == 1
+        if later.any():
+            mu = posterior_mean_kernel(c0[later], ct[later], xx[later], x_t[later])
+            kl = normal_kl(mu, torch.log(var[later].expand_as(mu)), mu_theta[later], lv[later])
+            out[later] = kl.flatten(1).sum(1)
+        if first.any():
+            out[first] = self._decoder_nll(xx[first], mu_theta[first], lv[first])
+        return out.reshape(n, B).T / (xx[0].numel() * LN2)
+
+    def _decoder_nll(self, x: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+        """L_0 = -log p(x_0 | x_1) per example, in nats: discretized (sec. 3.3) or, for continuous data, the density."""
+        if not math.isfinite(float(self.logvar[1])):
+            return torch.full((x.shape[0],), math.inf, dtype=torch.float64)   # sigma_1 = 0: a point mass
+        if self.levels is None:
+            ll = -0.5 * ((x - mean) ** 2 * torch.exp(-logvar) + logvar + math.log(2 * math.pi))
+        else:
+            ll = discretized_gaussian_log_likelihood(x, mean, 0.5 * logvar, self.levels)
+        return -ll.flatten(1).sum(1)
+
+
 @policy
 @torch.no_grad()
 def bound_terms(model, x0: torch.Tensor, schedule: NoiseSchedule, target: str = "eps", sigma: str = "beta",
@@ -146,66 +192,36 @@ def bound_terms(model, x0: torch.Tensor, schedule: NoiseSchedule, target: str = 
     chunk = min(check_int("chunk", chunk, 1, MAX_N), schedule.T)    # a chunk longer than T is all of T
     if levels is not None:
         levels = check_int("levels", levels, 2, 2 ** 16)
-    from .sampling import _model_device
-
-    dev = _model_device(model, device)
     x0 = check_data("x0", x0).to(torch.float64)
     check_model_fits("x0", x0, model)
     if levels is not None and (x0.min() < -1 - 1e-9 or x0.max() > 1 + 1e-9):
         raise bad("x0", Desc(f"values from {float(x0.min()):.3g} to {float(x0.max()):.3g}"),
                   f"with levels={levels} the data must lie on a grid in [-1, 1] (levels=None for continuous data)")
-    B, D = x0.shape[0], x0[0].numel()
     T = schedule.T
-    to_bits = 1.0 / (D * LN2)
-    logvar = _model_logvar(schedule, sigma, clip_t1)
     # L_T: closed form, no model
-    ab_T = schedule.alpha_bars[T]
-    prior = normal_kl(ab_T.sqrt() * x0, torch.log(schedule.one_minus_alpha_bars[T]), 0.0, 0.0).flatten(1).sum(1) * to_bits
-    terms = torch.zeros(B, T + 1, dtype=torch.float64)
+    prior = normal_kl(schedule.alpha_bars[T].sqrt() * x0, torch.log(schedule.one_minus_alpha_bars[T]), 0.0, 0.0)
+    prior = prior.flatten(1).sum(1) / (x0[0].numel() * LN2)
     model.eval()
-    shape1 = (1,) * (x0.dim() - 1)
+    job = _BoundJob(model, x0, target, levels, _model_logvar(schedule, sigma, clip_t1),
+                    (*forward_coefficients(schedule), *posterior_coefficients(schedule), schedule.posterior_variance),
+                    chunk, model_device(model, device))
+    return BoundTerms(prior=prior, terms=_all_terms(job, T, generator), sigma=sigma)
 
-    def chunk_terms(start: int, noise: torch.Tensor) -> torch.Tensor:
-        """The terms of steps start..start + n - 1 for every example, (B, n) in bits/dim."""
-        ts = torch.arange(start, min(start + chunk, T + 1))
-        n = len(ts)
-        tt = ts.repeat_interleave(B)                              # (n * B,)
-        xx = x0.repeat(n, *shape1)                                 # (n * B, ...)
-        a = schedule.alpha_bars[tt].sqrt().reshape(-1, *shape1)
-        s = schedule.one_minus_alpha_bars[tt].sqrt().reshape(-1, *shape1)
-        x_t = a * xx + s * noise
-        pred = model(x_t.to(dev, torch.float32), tt.to(dev)).to("cpu", torch.float64)
-        mu_theta = model_mean(schedule, pred, x_t, tt, source=target)
-        lv = logvar[tt].reshape(-1, *shape1).expand_as(xx)
-        out = torch.empty(n * B, dtype=torch.float64)
-        later = tt >= 2
-        if later.any():
-            mu, var = q_posterior(schedule, xx[later], x_t[later], tt[later])
-            kl = normal_kl(mu, torch.log(var.expand_as(mu)), mu_theta[later], lv[later])
-            out[later] = kl.flatten(1).sum(1)
-        first = tt == 1
-        if first.any():
-            if not math.isfinite(float(logvar[1])):
-                out[first] = math.inf                               # sigma_1 = 0: the decoder is a point mass
-            elif levels is None:
-                ll = -0.5 * ((xx[first] - mu_theta[first]) ** 2 * torch.exp(-lv[first]) + lv[first] + math.log(2 * math.pi))
-                out[first] = -ll.flatten(1).sum(1)
-            else:
-                ll = discretized_gaussian_log_likelihood(xx[first], mu_theta[first], 0.5 * lv[first], levels)
-                out[first] = -ll.flatten(1).sum(1)
-        return out.reshape(n, B).T * to_bits
 
-    # chunks of steps, evaluated side by side in waves (one per worker): the noise of each wave is drawn first,
-    # in step order, so the result does not depend on how many cores computed it
-    starts = list(range(1, T + 1, chunk))
+def _all_terms(job: _BoundJob, T: int, generator) -> torch.Tensor:
+    """(B, T + 1): chunks of steps, evaluated side by side in waves (one per worker). The noise of each wave is
+    drawn first, in step order, so the result does not depend on how many cores computed it."""
+    B, x0 = job.x0.shape[0], job.x0
+    terms = torch.zeros(B, T + 1, dtype=torch.float64)
+    starts = list(range(1, T + 1, job.chunk))
     wave = workers(len(starts))
     for i in range(0, len(starts), wave):
-        noises = [torch.randn((min(chunk, T + 1 - start) * B,) + tuple(x0.shape[1:]), generator=generator,
+        noises = [torch.randn((min(job.chunk, T + 1 - start) * B,) + tuple(x0.shape[1:]), generator=generator,
                               dtype=torch.float64) for start in starts[i:i + wave]]
-        done = side_by_side([lambda start=start, z=z: chunk_terms(start, z) for start, z in zip(starts[i:i + wave], noises)])
+        done = side_by_side([lambda start=start, z=z: job.terms(start, z) for start, z in zip(starts[i:i + wave], noises)])
         for start, part in zip(starts[i:i + wave], done):
             terms[:, start:start + part.shape[1]] = part
-    return BoundTerms(prior=prior, terms=terms, sigma=sigma)
+    return terms
 
 
 def histogram_bits(train: torch.Tensor, test: torch.Tensor, levels: int = 17, per_pixel: bool = False) -> float:

@@ -36,11 +36,11 @@ import numpy as np
 import traitlets
 
 from ._checks import bad, check_choice, check_int, check_real
-from .schedules import NoiseSchedule
+from .schedules import SCHEDULES, NoiseSchedule
 from .weighting import effective_weights, weighting_curves
 
 STATIC = Path(__file__).resolve().parent / "static"
-SCHEDULE_KINDS = ("linear", "cosine", "scaled_linear", "sigmoid")
+SCHEDULE_KINDS = SCHEDULES
 T_MAX = 2000                      # the T sliders' range is 2..T_MAX
 CSS_DPI = 100                     # figure inches -> CSS pixels
 SCALE = 2                         # pixels per CSS pixel in the static picture (2x: sharp on HiDPI screens and projectors)

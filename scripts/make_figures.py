@@ -94,12 +94,9 @@ def objectives():
 
 
 def explorer():
-    chromium = "/usr/bin/chromium"
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        sync_playwright = None
-    if sync_playwright is None or not Path(chromium).exists():
+    from browser import chromium, missing
+
+    if missing():
         from ddpm_edu.widgets import weighting_explorer
         (OUT / "explorer.png").write_bytes(weighting_explorer().png())
         print("no browser: wrote the explorer's own figure instead of a screenshot")
@@ -109,9 +106,7 @@ def explorer():
                              str(ROOT / "notebooks" / "explorers.ipynb")], start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        with sync_playwright() as p:
-            b = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu",
-                                  "--disable-background-networking", "--disable-component-update", "--no-first-run"])
+        with chromium() as b:
             page = b.new_page(viewport={"width": 1100, "height": 1400}, device_scale_factor=2)   # 2x, sharp
             for _ in range(120):
                 try:
@@ -125,7 +120,6 @@ def explorer():
             box.scroll_into_view_if_needed()
             page.wait_for_timeout(500)                       # the charts' first frame
             box.screenshot(path=str(OUT / "explorer.png"))
-            b.close()
     finally:
         os.killpg(proc.pid, 15)
         proc.wait(timeout=30)

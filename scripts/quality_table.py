@@ -51,7 +51,7 @@ def trained(seed, steps, target="eps", plain=False):
     net = PlainMLP() if plain else MLPDenoiser(64, width=128)
     t0 = time.perf_counter()
     res = Trainer(net, train, NoiseSchedule.linear(), TrainConfig(target=target, steps=steps, lr=2e-3, ema_decay=0.995,
-                                                                  seed=seed, device="cpu")).run(progress=False)
+                                                                  seed=seed, device="cpu")).run(progress=False)[0]
     seconds = time.perf_counter() - t0
     samples = draw_samples(res.ema, NoiseSchedule.linear(), "digits", target, N, seed)
     return digit_report(samples, held, train, seed=seed), seconds

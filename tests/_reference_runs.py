@@ -46,6 +46,7 @@ def compute() -> dict:
     torch.manual_seed(1)
     r = Trainer(MLPDenoiser(64, width=16), x, lin, TrainConfig(target="v", weighting="min_snr", steps=40, batch_size=32,
                                                                log_every=10, device="cpu")).run(progress=False)
+    r = r[0] if isinstance(r, list) else r           # Trainer.run returns a list since the redesign
     out["single.log_loss"] = torch.tensor(r.log_loss, dtype=torch.float64)
     out["single.bins"] = r.bin_history.clone()
     out["single.gradient_noise"] = torch.tensor([gradient_noise(r.model, x, lin, "v", "min_snr", None, batch_size=32,

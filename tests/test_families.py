@@ -50,7 +50,7 @@ def _rel(a: torch.nn.Module, b: torch.nn.Module) -> float:
 def _alone_and_together(dtype):
     configs = [TrainConfig(dtype=dtype, **SMALL, **m) for m in MEMBERS]
     models = _models(len(MEMBERS))
-    alone = [Trainer(copy.deepcopy(m), X, LIN, c).run(progress=False) for m, c in zip(models, configs)]
+    alone = [Trainer(copy.deepcopy(m), X, LIN, c).run(progress=False)[0] for m, c in zip(models, configs)]
     together = Trainer([copy.deepcopy(m) for m in models], X, LIN, configs).run(progress=False)
     return alone, together
 
@@ -58,7 +58,7 @@ def _alone_and_together(dtype):
 def test_a_family_of_one_trains_like_the_single_model():
     cfg = TrainConfig(**SMALL)
     (m,) = _models(1)
-    single = Trainer(copy.deepcopy(m), X, LIN, cfg).run(progress=False)
+    (single,) = Trainer(copy.deepcopy(m), X, LIN, cfg).run(progress=False)
     (member,) = Trainer([copy.deepcopy(m)], X, LIN, [cfg]).run(progress=False)
     assert _rel(single.model, member.model) < 1e-5 and _rel(single.ema, member.ema) < 1e-5
     assert member.steps == single.steps == 50 and member.bin_history.shape == single.bin_history.shape
@@ -89,7 +89,7 @@ def test_members_differ_from_one_another():
 def test_train_family_splits_into_groups_side_by_side_and_changes_nothing_but_the_time(monkeypatch):
     configs = [TrainConfig(dtype="float64", **SMALL, **m) for m in MEMBERS]
     models = _models(len(MEMBERS))
-    alone = [Trainer(copy.deepcopy(m), X, LIN, c).run(progress=False) for m, c in zip(models, configs)]
+    alone = [Trainer(copy.deepcopy(m), X, LIN, c).run(progress=False)[0] for m, c in zip(models, configs)]
     for workers in ("1", "2", "3"):
         monkeypatch.setenv("DDPM_EDU_THREADS", workers)
         assert len(threads.split(len(MEMBERS))) == int(workers)
@@ -102,7 +102,7 @@ def test_a_family_can_train_on_one_data_set_per_member():
     xs = [X[:200], X[200:400]]
     configs = [TrainConfig(dtype="float64", **SMALL), TrainConfig(dtype="float64", **SMALL)]
     models = _models(2)
-    alone = [Trainer(copy.deepcopy(m), x, LIN, c).run(progress=False) for m, x, c in zip(models, xs, configs)]
+    alone = [Trainer(copy.deepcopy(m), x, LIN, c).run(progress=False)[0] for m, x, c in zip(models, xs, configs)]
     together = Trainer([copy.deepcopy(m) for m in models], xs, LIN, configs).run(progress=False)
     assert all(_rel(a.model, f.model) < 1e-9 for a, f in zip(alone, together))
 

@@ -9,12 +9,9 @@ must be the package's for the setting the page shows.
 """
 from __future__ import annotations
 
-import functools
-import http.server
 import json
 import os
 import re
-import threading
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -22,7 +19,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SITE = Path(os.environ.get("DDPM_EDU_SITE_DIR", ROOT / "build" / "site"))
-from _chromium import CHROMIUM, FLAGS
+from _chromium import CHROMIUM, FLAGS, serve
 
 playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 if not (SITE / "index.html").exists():
@@ -41,15 +38,8 @@ def _draws_figures(name: str) -> bool:
 
 @pytest.fixture(scope="module")
 def server():
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-    handler = functools.partial(Quiet, directory=str(SITE))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
+    with serve(SITE) as url:
+        yield url
 
 
 def test_every_page_renders_offline_with_its_math_figures_and_contents(server):

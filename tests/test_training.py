@@ -22,7 +22,7 @@ def test_resume_from_checkpoint_equals_an_uninterrupted_run(tmp_path):
     x = _toy()
     for sampling in ("uniform", "importance"):
         torch.manual_seed(0); straight = Trainer(MLPDenoiser(2, width=32), x, LIN, TrainConfig(steps=60, t_sampling=sampling, **SMALL))
-        full = straight.run(progress=False)
+        (full,) = straight.run(progress=False)
         torch.manual_seed(0); first = Trainer(MLPDenoiser(2, width=32), x, LIN, TrainConfig(steps=30, t_sampling=sampling, **SMALL))
         first.run(progress=False)
         path = tmp_path / f"ckpt-{sampling}.pt"
@@ -30,7 +30,7 @@ def test_resume_from_checkpoint_equals_an_uninterrupted_run(tmp_path):
         assert path.exists() and not any(".tmp" in f for f in os.listdir(tmp_path))   # atomic: no temp file left
         torch.manual_seed(123)   # a different init: everything must come from the checkpoint
         resumed = Trainer(MLPDenoiser(2, width=32), x, LIN, TrainConfig(steps=60, t_sampling=sampling, **SMALL)).load(str(path))
-        again = resumed.run(progress=False)
+        (again,) = resumed.run(progress=False)
         for p, q in zip(full.model.parameters(), again.model.parameters()):
             assert torch.equal(p, q), sampling
         for p, q in zip(full.ema.parameters(), again.ema.parameters()):
@@ -147,7 +147,7 @@ def test_compiled_step_trains_like_the_eager_step(tmp_path):
     for flag in (False, True):
         torch.manual_seed(0)
         tr = Trainer(MLPDenoiser(2, width=32), x, LIN, TrainConfig(steps=20, compile=flag, **SMALL))
-        results[flag] = tr.run(progress=False)
+        (results[flag],) = tr.run(progress=False)
         if flag:
             tr.save(str(tmp_path / "c.pt"))
     for p, q in zip(results[False].model.parameters(), results[True].model.parameters()):

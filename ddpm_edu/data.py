@@ -131,4 +131,4 @@ assert tuple(SPECS) == DATASETS
 
 def spec(name: str) -> DataSpec:
     """The record of data set ``name`` (one of ``DATASETS``)."""
-    return SPECS[check_choice("data", name, DATASETS)]
+    return SPECS[check_choice("name", name, DATASETS)]

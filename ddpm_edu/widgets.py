@@ -29,6 +29,9 @@ import html
 import io
 import json
 import math
+import posixpath
+import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import anywidget
@@ -54,18 +57,57 @@ def _read(name: str) -> str:
     return (STATIC / name).read_text(encoding="utf-8")
 
 
+# The page code is ES modules (static/explorers: mirror/*.js, the package's formulas; page.js, the controls and
+# charts; views/*.js, one explorer each; site.js, the course site's host), each importing what it uses. anywidget
+# takes one module as text (``_esm``), so the modules an entry point needs are joined here in the order their
+# imports give (each after what it imports), their import lines dropped and ``export`` kept only at the end:
+# nothing to build, no order to remember, and a name declared twice is refused.
+_IMPORT = re.compile(r'^import (?:\{ ([^}]*) \}|(\w+)) from "([^"]+)";\n', re.M)
+_EXPORT = re.compile(r"^export (?=function |const |let |class )", re.M)
+_TOP = re.compile(r"^(export )?(?:function|const|let|class) ([A-Za-z_$][\w$]*)", re.M)
+
+
+def _modules(entries) -> list:
+    """The modules (paths under static/explorers) that ``entries`` need, each after the modules it imports."""
+    order = []
+
+    def visit(rel: str, chain: tuple) -> None:
+        if rel in chain:
+            raise RuntimeError(f"the explorers' modules import each other in a circle: {' -> '.join(chain + (rel,))}")
+        if rel in order:
+            return
+        for _, _, target in _IMPORT.findall(_read(f"explorers/{rel}")):
+            if target != "uplot":                         # the vendored uPlot, wrapped below
+                visit(posixpath.normpath(posixpath.join(posixpath.dirname(rel), target)), chain + (rel,))
+        order.append(rel)
+
+    for entry in entries:
+        visit(entry, ())
+    return order
+
+
 def script(view: str | None = None) -> str:
     """The code of one explorer (``view`` in VIEWS), or of all three with ``view=None``, as a plain script:
-    the vendored uPlot (a name of this script only), the shared core and the explorer(s), no exports.
-    The tests evaluate it in headless Chromium; :func:`bundle` adds the exports that make it a module."""
+    the vendored uPlot (a name of this script only), the modules the explorer(s) import, in import order, and
+    ``MATH``, every function the mirror modules export (the tests evaluate it in headless Chromium and call
+    ``MATH.name``). :func:`bundle` adds the exports that make it a module."""
     if view is not None:
         check_choice("view", view, VIEWS)
+    modules = _modules([f"mirror/{m}" for m in MIRRORS] + [f"views/{v}.js" for v in (VIEWS if view is None else (view,))])
     parts = ["// ddpm-edu explorers; uPlot " + json.loads(_read("vendor/vendor.json"))["version"] +
              " (MIT, see vendor/LICENSE-uPlot.txt) is wrapped so that it is a name of this module only.",
-             "const uPlot = (() => {\n" + _read("vendor/uPlot.iife.min.js") + "\nreturn uPlot;\n})();",
-             _read("explorers/core.js")]
-    for v in VIEWS if view is None else (view,):
-        parts.append(_read(f"explorers/{v}.js"))
+             "const uPlot = (() => {\n" + _read("vendor/uPlot.iife.min.js") + "\nreturn uPlot;\n})();"]
+    declared, mirrored = {}, []
+    for rel in modules:
+        src = _read(f"explorers/{rel}")
+        for exported, name in _TOP.findall(src):       # one scope after joining: every top-level name once
+            if name in declared:
+                raise RuntimeError(f"{name} is declared in explorers/{declared[name]} and explorers/{rel}: rename one")
+            declared[name] = rel
+            if exported and rel.startswith("mirror/"):
+                mirrored.append(name)
+        parts.append(f"// ---- explorers/{rel}\n" + _EXPORT.sub("", _IMPORT.sub("", src)))
+    parts.append(f"const MATH = {{ {', '.join(mirrored)} }};")
     return "\n".join(parts)
 
 
@@ -73,8 +115,14 @@ def script(view: str | None = None) -> str:
 def bundle(view: str | None = None) -> str:
     """The ES module of one explorer (``view`` in VIEWS: anywidget's ``_esm``, exporting ``render``), or with
     ``view=None`` the course site's module, which mounts every explorer of a page (``site.js``)."""
-    tail = (_read("explorers/site.js") if view is None else f"export default {{ render: render{view.capitalize()} }};")
+    if view is None:
+        tail = _EXPORT.sub("", _IMPORT.sub("", _read("explorers/site.js")))
+    else:
+        tail = f"export default {{ render: render{view.capitalize()} }};"
     return script(view) + "\n" + tail + "\nexport { MATH };\n"
+
+
+MIRRORS = ("format.js", "arrays.js", "schedules.js", "weighting.js", "objectives.js")
 
 
 @functools.lru_cache(maxsize=None)
@@ -126,15 +174,72 @@ def make_schedule(kind: str, T: int, beta_start: float = 1e-4, beta_end: float =
 
 
 # ----------------------------------------------------------------------------- controls
-class Control:
-    """One control as the page shows it: ``.value`` reads and sets the explorer's trait."""
+@dataclass(frozen=True)
+class Spec:
+    """One control of an explorer, declared once: the trait (with its default and its check), ``w.controls[name]``
+    and the page's control (the spec the widget sends in its synced ``_controls``) are all made from it.
 
-    def __init__(self, widget, name: str, spec: dict):
-        self._widget, self.name, self.spec = widget, name, spec
-        self.label = spec["label"]
-        for key in ("min", "max", "step", "options", "base"):
-            if key in spec:
-                setattr(self, key, spec[key])
+    ``type``: "select" or "radio" (``options``), "range" (``min``..``max`` by ``step``; ``integer`` for T) or
+    "logrange" (the slider moves log10 of the value, from ``min`` to ``max``). ``format``: how the page prints a
+    slider's value, ``("exp", digits)``, ``("fixed", digits)`` or ``("g",)``. ``message``: what a value out of
+    range is told (default: the range).
+    """
+    name: str
+    label: str
+    default: object
+    type: str
+    options: tuple = ()
+    min: float | None = None
+    max: float | None = None
+    step: float | None = None
+    integer: bool = False
+    format: tuple = ()
+    message: str | None = None
+
+    def check(self, value):
+        """``value`` if this control can take it, else a ValueError naming the control, the value and the range."""
+        if self.type in ("select", "radio"):
+            return check_choice(self.name, value, self.options)
+        if self.integer:
+            value = check_int(self.name, value, int(self.min))
+            if value > self.max:
+                raise bad(self.name, value, self.message or f"{self.name} runs from {self.min:g} to {self.max:g}")
+            return value
+        lo, hi = (10 ** self.min * (1 - 1e-9), 10 ** self.max * (1 + 1e-9)) if self.type == "logrange" else (self.min, self.max)
+        return check_real(self.name, value, low=lo, high=hi, low_open=False, high_open=False)
+
+    def page(self) -> dict:
+        """The control as the page's module reads it (JSON)."""
+        out = {"name": self.name, "label": self.label, "type": self.type}
+        if self.options:
+            out["options"] = list(self.options)
+        else:
+            out.update(min=self.min, max=self.max, step=self.step, integer=self.integer)
+        if self.format:
+            out["format"] = list(self.format)
+        return out
+
+
+def _choice(name, label, default, options, type="select"):
+    return Spec(name, label, default, type, options=tuple(options))
+
+
+def _slider(name, label, default, lo, hi, step, fmt=("fixed", 1), log=False, **more):
+    return Spec(name, label, default, "logrange" if log else "range", min=lo, max=hi, step=step, format=fmt, **more)
+
+
+class Control:
+    """One control as the page shows it: ``.value`` reads and sets the explorer's trait; ``.label``, ``.min``,
+    ``.max``, ``.step`` (slider units: log10 of the value for a log slider, whose ``.base`` is 10) or ``.options``."""
+
+    def __init__(self, widget, spec: Spec):
+        self._widget, self.name, self.spec, self.label = widget, spec.name, spec, spec.label
+        if spec.options:
+            self.options = spec.options
+        else:
+            self.min, self.max, self.step = spec.min, spec.max, spec.step
+            if spec.type == "logrange":
+                self.base = 10
 
     @property
     def value(self):
@@ -148,26 +253,33 @@ class Control:
         return f"Control({self.name!r}, value={self.value!r})"
 
 
-def _slider(label, lo, hi, step, log=False):
-    spec = {"label": label, "min": lo, "max": hi, "step": step}
-    if log:
-        spec["base"] = 10
-    return spec
+class _Declared(type(anywidget.AnyWidget)):
+    """Turns an explorer's ``CONTROLS`` (its :class:`Spec` s) into synced traits, each checked by its spec, and a
+    synced ``_controls`` list the page builds its controls from, before traitlets sets the class up."""
+
+    def __new__(mcls, name, bases, ns, **kwargs):
+        for spec in ns.get("CONTROLS", ()):
+            ns[spec.name] = traitlets.Any(spec.default).tag(sync=True)
+            ns[f"_check_{spec.name}"] = traitlets.validate(spec.name)(
+                lambda self, proposal, spec=spec: spec.check(proposal["value"]))
+        if "CONTROLS" in ns:
+            ns["_controls"] = traitlets.List([spec.page() for spec in ns["CONTROLS"]]).tag(sync=True)
+        return super().__new__(mcls, name, bases, ns, **kwargs)
 
 
-class _Explorer(anywidget.AnyWidget):
+class _Explorer(anywidget.AnyWidget, metaclass=_Declared):
     """What the three explorers share: the stylesheet, checked traits, the package's readout and data."""
     _css = traitlets.Unicode(stylesheet()).tag(sync=True)
     VIEW = ""
-    CONTROLS: dict = {}
+    CONTROLS: tuple = ()
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
-        self.controls = {name: Control(self, name, spec) for name, spec in self.CONTROLS.items()}
+        self.controls = {spec.name: Control(self, spec) for spec in self.CONTROLS}
 
     def state(self) -> dict:
         """The explorer's parameters, as the page gets them."""
-        return {name: getattr(self, name) for name in self.CONTROLS}
+        return {spec.name: getattr(self, spec.name) for spec in self.CONTROLS}
 
     def _compute(self):
         raise NotImplementedError
@@ -226,35 +338,24 @@ class _Explorer(anywidget.AnyWidget):
         src = base64.b64encode(self.png()).decode("ascii")
         width = int(round(self.FIGSIZE[0] * CSS_DPI))
         state = html.escape(json.dumps(self.state()), quote=True)
+        controls = html.escape(json.dumps(self._controls), quote=True)
         data["text/html"] = (
-            f'<div class="ddpm-edu-explorer" data-view="{self.VIEW}" data-state="{state}">'
+            f'<div class="ddpm-edu-explorer" data-view="{self.VIEW}" data-state="{state}" data-controls="{controls}">'
             f'<p class="ddpm-edu-static-readout">{html.escape(self.readout_text)}</p>'
             f'<img src="data:image/png;base64,{src}" width="{width}" alt="the {self.VIEW} explorer (a picture)" '
             f'style="max-width:100%;height:auto"><p><em>{html.escape(LIVE_NOTE)}</em></p></div>')
         return data
 
 
-def _choice(name, choices):
-    def check(self, proposal):
-        return check_choice(name, proposal["value"], choices)
-    return traitlets.validate(name)(check)
-
-
-def _real(name, lo, hi):
-    def check(self, proposal):
-        v = check_real(name, proposal["value"], low=lo, high=hi, low_open=False, high_open=False)
-        return v
-    return traitlets.validate(name)(check)
-
-
 def _check_T(T) -> int:
-    T = check_int("T", T, 2)
-    if T > T_MAX:
-        raise bad("T", T, f"the explorer's T slider runs from 2 to {T_MAX}")
-    return T
+    return _T_SPEC.check(T)            # defined with the schedule explorer below
 
 
 # ----------------------------------------------------------------------------- notebook 01
+_T_SPEC = Spec("T", "T", 1000, "range", min=2, max=T_MAX, step=1, integer=True,
+               message=f"the explorer's T slider runs from 2 to {T_MAX}")
+
+
 class ScheduleExplorer(_Explorer):
     """Schedule kind, T, beta range (linear kinds) and cosine offset s; draws signal/noise and log-SNR.
 
@@ -263,25 +364,12 @@ class ScheduleExplorer(_Explorer):
     """
     _esm = traitlets.Unicode(bundle("schedule")).tag(sync=True)
     VIEW, FIGSIZE = "schedule", (9.0, 3.4)
-    CONTROLS = {"kind": {"label": "schedule", "options": SCHEDULE_KINDS},
-                "T": _slider("T", 2, T_MAX, 1),
-                "beta_start": _slider("beta_start", -5.0, -1.0, 0.05, log=True),
+    CONTROLS = (_choice("kind", "schedule", "linear", SCHEDULE_KINDS), _T_SPEC,
+                _slider("beta_start", "beta_start", 1e-4, -5.0, -1.0, 0.05, ("exp", 1), log=True),
                 # a browser snaps a slider to min + k * step: keep the default 0.02 on that grid
-                "beta_end": _slider("beta_end", math.log10(0.02) - 1.5, math.log10(0.02) + 1.3, 0.05, log=True),
-                "s": _slider("cosine s", 0.0, 0.2, 0.001)}
-    kind = traitlets.Any("linear").tag(sync=True)
-    T = traitlets.Any(1000).tag(sync=True)
-    beta_start = traitlets.Any(1e-4).tag(sync=True)
-    beta_end = traitlets.Any(0.02).tag(sync=True)
-    s = traitlets.Any(0.008).tag(sync=True)
-    _kind = _choice("kind", SCHEDULE_KINDS)
-    _beta_start = _real("beta_start", 1e-5, 0.1)
-    _beta_end = _real("beta_end", 10 ** (math.log10(0.02) - 1.5) * (1 - 1e-9), 10 ** (math.log10(0.02) + 1.3) * (1 + 1e-9))
-    _s = _real("s", 0.0, 0.2)
-
-    @traitlets.validate("T")
-    def _T(self, proposal):
-        return _check_T(proposal["value"])
+                _slider("beta_end", "beta_end", 0.02, math.log10(0.02) - 1.5, math.log10(0.02) + 1.3, 0.05, ("exp", 1),
+                        log=True),
+                _slider("s", "cosine s", 0.008, 0.0, 0.2, 0.001, ("fixed", 3)))
 
     def _compute(self):
         sched = make_schedule(self.kind, self.T, self.beta_start, self.beta_end, self.s)
@@ -334,30 +422,12 @@ class WeightingExplorer(_Explorer):
     """
     _esm = traitlets.Unicode(bundle("weighting")).tag(sync=True)
     VIEW, FIGSIZE = "weighting", (9.0, 3.8)
-    CONTROLS = {"kind": {"label": "schedule", "options": SCHEDULE_KINDS},
-                "T": _slider("T", 2, T_MAX, 1),
-                "space": {"label": "loss space", "options": ("eps", "x0", "v")},
-                "axis": {"label": "x axis", "options": ("t", "log-SNR")},
-                "gamma": _slider("Min-SNR gamma", 0.5, 20.0, 0.5),
-                "k": _slider("P2 k", 0.1, 5.0, 0.1),
-                "p2_gamma": _slider("P2 gamma", 0.1, 2.0, 0.1)}
-    kind = traitlets.Any("linear").tag(sync=True)
-    T = traitlets.Any(1000).tag(sync=True)
-    space = traitlets.Any("eps").tag(sync=True)
-    axis = traitlets.Any("t").tag(sync=True)
-    gamma = traitlets.Any(5.0).tag(sync=True)
-    k = traitlets.Any(1.0).tag(sync=True)
-    p2_gamma = traitlets.Any(1.0).tag(sync=True)
-    _kind = _choice("kind", SCHEDULE_KINDS)
-    _space = _choice("space", ("eps", "x0", "v"))
-    _axis = _choice("axis", ("t", "log-SNR"))
-    _gamma = _real("gamma", 0.5, 20.0)
-    _k = _real("k", 0.1, 5.0)
-    _p2_gamma = _real("p2_gamma", 0.1, 2.0)
-
-    @traitlets.validate("T")
-    def _T(self, proposal):
-        return _check_T(proposal["value"])
+    CONTROLS = (_choice("kind", "schedule", "linear", SCHEDULE_KINDS), _T_SPEC,
+                _choice("space", "loss space", "eps", ("eps", "x0", "v"), type="radio"),
+                _choice("axis", "x axis", "t", ("t", "log-SNR"), type="radio"),
+                _slider("gamma", "Min-SNR gamma", 5.0, 0.5, 20.0, 0.5, ("g",)),
+                _slider("k", "P2 k", 1.0, 0.1, 5.0, 0.1, ("g",)),
+                _slider("p2_gamma", "P2 gamma", 1.0, 0.1, 2.0, 0.1, ("g",)))
 
     def _compute(self):
         sched = make_schedule(self.kind, self.T)
@@ -427,21 +497,9 @@ class ObjectiveExplorer(_Explorer):
     """
     _esm = traitlets.Unicode(bundle("objective")).tag(sync=True)
     VIEW, FIGSIZE = "objective", (9.0, 4.0)
-    CONTROLS = {"P_mean": _slider("EDM P_mean", -3.0, 2.0, 0.1), "P_std": _slider("EDM P_std", 0.2, 3.0, 0.1),
-                "m": _slider("SD3 m", -2.0, 2.0, 0.1), "s": _slider("SD3 s", 0.2, 3.0, 0.1),
-                "gamma": _slider("Min-SNR gamma", 0.5, 20.0, 0.5), "b": _slider("sigmoid b", -5.0, 5.0, 0.5)}
-    P_mean = traitlets.Any(-1.2).tag(sync=True)
-    P_std = traitlets.Any(1.2).tag(sync=True)
-    m = traitlets.Any(0.0).tag(sync=True)
-    s = traitlets.Any(1.0).tag(sync=True)
-    gamma = traitlets.Any(5.0).tag(sync=True)
-    b = traitlets.Any(0.0).tag(sync=True)
-    _P_mean = _real("P_mean", -3.0, 2.0)
-    _P_std = _real("P_std", 0.2, 3.0)
-    _m = _real("m", -2.0, 2.0)
-    _s = _real("s", 0.2, 3.0)
-    _gamma = _real("gamma", 0.5, 20.0)
-    _b = _real("b", -5.0, 5.0)
+    CONTROLS = (_slider("P_mean", "EDM P_mean", -1.2, -3.0, 2.0, 0.1), _slider("P_std", "EDM P_std", 1.2, 0.2, 3.0, 0.1),
+                _slider("m", "SD3 m", 0.0, -2.0, 2.0, 0.1), _slider("s", "SD3 s", 1.0, 0.2, 3.0, 0.1),
+                _slider("gamma", "Min-SNR gamma", 5.0, 0.5, 20.0, 0.5), _slider("b", "sigmoid b", 0.0, -5.0, 5.0, 0.5))
 
     def _compute(self):
         from . import objectives as O

@@ -119,9 +119,9 @@ def weighting_settings():
 def objective_settings():
     defaults = {"P_mean": -1.2, "P_std": 1.2, "m": 0.0, "s": 1.0, "gamma": 5.0, "b": 0.0}
     yield defaults
-    for name, spec in W.ObjectiveExplorer.CONTROLS.items():
-        for v in (spec["min"], spec["max"]):
-            yield dict(defaults, **{name: float(v)})
+    for spec in W.ObjectiveExplorer.CONTROLS:
+        for v in (spec.min, spec.max):
+            yield dict(defaults, **{spec.name: float(v)})
 
 
 # ----------------------------------------------------------------------------- the tests

@@ -152,9 +152,9 @@ def _act(page, root, control, how):
 def _controls(view):
     cls = _explorer_class(view)
     out = []
-    for name, spec in cls.CONTROLS.items():
-        kind = "select" if name == "kind" else "radio" if "options" in spec else "range"
-        out.append({"name": name, "label": spec["label"], "kind": kind})
+    for spec in cls.CONTROLS:
+        kind = "range" if spec.type in ("range", "logrange") else spec.type
+        out.append({"name": spec.name, "label": spec.label, "kind": kind})
     return out
 
 

@@ -51,8 +51,15 @@ def test_the_controls_cover_every_parameter_of_the_page():
     assert set(objective_explorer().controls) == set(OBJECTIVE_MOVES)
     js = W.script()
     for view, make in MAKERS.items():
-        for name, control in make().controls.items():                       # the page's sliders are these
-            assert re.search(rf'name: "{name}", label: "{re.escape(control.label)}"', js), (view, name)
+        box = make()
+        # the page builds its controls from the widget's synced _controls, declared once (CONTROLS): the JavaScript
+        # declares none of its own
+        assert box.trait_metadata("_controls", "sync") is True
+        assert [c["name"] for c in box._controls] == list(box.controls) == [s.name for s in type(box).CONTROLS]
+        for spec, sent in zip(type(box).CONTROLS, box._controls):
+            assert sent["label"] == spec.label == box.controls[spec.name].label, (view, spec.name)
+            assert box.trait_metadata(spec.name, "sync") is True and getattr(box, spec.name) == spec.default
+            assert not re.search(rf'name: "{spec.name}", label: "', js), (view, spec.name)
 
 
 def test_schedule_explorer_readout_states_the_schedule_numbers():

@@ -1,6 +1,10 @@
-// The course site: each explorer's output holds its state (data-state) beside a static picture; this mounts
-// the live explorer from that state, with no kernel and no request off the site. A model with anywidget's
+// The course site: each explorer's output holds its state (data-state) and its declared controls (data-controls)
+// beside a static picture; this mounts the live explorer from them, with no kernel and no request off the site. A model with anywidget's
 // interface (get, set, on, off, save_changes) holds the state in the page.
+
+import { renderSchedule } from "./views/schedule.js";
+import { renderWeighting } from "./views/weighting.js";
+import { renderObjective } from "./views/objective.js";
 
 const RENDER = { schedule: renderSchedule, weighting: renderWeighting, objective: renderObjective };
 
@@ -21,7 +25,8 @@ function mountAll(root = document) {
     const host = document.createElement("div");
     host.className = "ddpm-edu-explorer-host";
     node.before(host);
-    RENDER[node.dataset.view]({ model: pageModel(JSON.parse(node.dataset.state)), el: host });
+    const state = { ...JSON.parse(node.dataset.state), _controls: JSON.parse(node.dataset.controls) };
+    RENDER[node.dataset.view]({ model: pageModel(state), el: host });
     node.hidden = true;                          // the picture stays in the page for a reader without JavaScript
     node.dataset.mounted = "1";
   }

@@ -1,13 +1,9 @@
 // The objective explorer (notebook 07): widgets.objective_explorer's page side.
+import { pyFixed } from "../mirror/format.js";
+import { nplinspace, trapezoid } from "../mirror/arrays.js";
+import { LAMBDA_RANGE, normalised } from "../mirror/objectives.js";
+import { COLORS, LOG_SNR_LABEL, h, mountExplorer, chart } from "../page.js";
 
-const OBJECTIVE_SPECS = [
-  { name: "P_mean", label: "EDM P_mean", type: "range", min: -3, max: 2, step: 0.1, format: (v) => pyFixed(v, 1) },
-  { name: "P_std", label: "EDM P_std", type: "range", min: 0.2, max: 3, step: 0.1, format: (v) => pyFixed(v, 1) },
-  { name: "m", label: "SD3 m", type: "range", min: -2, max: 2, step: 0.1, format: (v) => pyFixed(v, 1) },
-  { name: "s", label: "SD3 s", type: "range", min: 0.2, max: 3, step: 0.1, format: (v) => pyFixed(v, 1) },
-  { name: "gamma", label: "Min-SNR gamma", type: "range", min: 0.5, max: 20, step: 0.5, format: (v) => pyFixed(v, 1) },
-  { name: "b", label: "sigmoid b", type: "range", min: -5, max: 5, step: 0.5, format: (v) => pyFixed(v, 1) },
-];
 const EXPLORED = [["edm", "EDM", COLORS.C0], ["sd3", "SD3 (logit-normal t)", COLORS.C1],
                   ["min_snr", "Min-SNR-\u03b3", COLORS.C3], ["sigmoid", "sigmoid(b \u2212 \u03bb)", COLORS.C4]];
 const PLAIN = { edm: "EDM", sd3: "SD3", min_snr: "Min-SNR", sigmoid: "sigmoid" };
@@ -28,10 +24,10 @@ function objectiveView(st) {
   return { lam, curves, elbo, readout: "lambda of each objective's mass (clean = high): " + stats.join("; ") };
 }
 
-function renderObjective({ model, el }) {
+export function renderObjective({ model, el }) {
   let plot = null;
   const ui = mountExplorer({ model, el }, {
-    view: "objective", specs: OBJECTIVE_SPECS, rows: [["P_mean", "P_std", "m", "s"], ["gamma", "b"]],
+    view: "objective", rows: [["P_mean", "P_std", "m", "s"], ["gamma", "b"]],
     draw: (st) => {
       const v = objectiveView(st);
       plot.setData([v.lam, ...EXPLORED.map(([name]) => v.curves[name]), v.elbo]);

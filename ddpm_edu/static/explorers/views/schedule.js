@@ -1,13 +1,8 @@
 // The schedule explorer (notebook 01): widgets.schedule_explorer's page side.
+import { pyExp, pyFixed } from "../mirror/format.js";
+import { makeSchedule } from "../mirror/schedules.js";
+import { COLORS, h, mountExplorer, chart } from "../page.js";
 
-const SCHEDULE_SPECS = [
-  { name: "kind", label: "schedule", type: "select", options: ["linear", "cosine", "scaled_linear", "sigmoid"] },
-  { name: "T", label: "T", type: "range", min: 2, max: 2000, step: 1, integer: true },
-  { name: "beta_start", label: "beta_start", type: "logrange", min: -5, max: -1, step: 0.05, format: (v) => pyExp(v, 1) },
-  { name: "beta_end", label: "beta_end", type: "logrange", min: Math.log10(0.02) - 1.5, max: Math.log10(0.02) + 1.3,
-    step: 0.05, format: (v) => pyExp(v, 1) },
-  { name: "s", label: "cosine s", type: "range", min: 0, max: 0.2, step: 0.001, format: (v) => pyFixed(v, 3) },
-];
 
 function scheduleView(st) {                       // what the explorer draws and prints, from its controls
   const sched = makeSchedule(st.kind, st.T, st.beta_start, st.beta_end, st.s);
@@ -25,10 +20,10 @@ function scheduleView(st) {                       // what the explorer draws and
   return { sched, t, signal, noise, logSnr, readout };
 }
 
-function renderSchedule({ model, el }) {
+export function renderSchedule({ model, el }) {
   const charts = {};
   const ui = mountExplorer({ model, el }, {
-    view: "schedule", specs: SCHEDULE_SPECS, rows: [["kind", "T"], ["beta_start", "beta_end", "s"]],
+    view: "schedule", rows: [["kind", "T"], ["beta_start", "beta_end", "s"]],
     disable: (st) => ({ beta_start: !["linear", "scaled_linear"].includes(st.kind),
                         beta_end: !["linear", "scaled_linear"].includes(st.kind), s: st.kind !== "cosine" }),
     draw: (st) => {

@@ -1,14 +1,9 @@
 // The weighting explorer (notebook 03): widgets.weighting_explorer's page side.
+import { pyG, fmtNumber } from "../mirror/format.js";
+import { makeSchedule } from "../mirror/schedules.js";
+import { weightingCurves, ascendingOrder, effectiveWeights } from "../mirror/weighting.js";
+import { COLORS, LOG_SNR_LABEL, h, mountExplorer, chart, setTitle, forLog } from "../page.js";
 
-const WEIGHTING_SPECS = [
-  { name: "kind", label: "schedule", type: "select", options: ["linear", "cosine", "scaled_linear", "sigmoid"] },
-  { name: "T", label: "T", type: "range", min: 2, max: 2000, step: 1, integer: true },
-  { name: "space", label: "loss space", type: "radio", options: ["eps", "x0", "v"] },
-  { name: "axis", label: "x axis", type: "radio", options: ["t", "log-SNR"] },
-  { name: "gamma", label: "Min-SNR gamma", type: "range", min: 0.5, max: 20, step: 0.5, format: (v) => pyG(v) },
-  { name: "k", label: "P2 k", type: "range", min: 0.1, max: 5, step: 0.1, format: (v) => pyG(v) },
-  { name: "p2_gamma", label: "P2 gamma", type: "range", min: 0.1, max: 2, step: 0.1, format: (v) => pyG(v) },
-];
 // one look per weighting, as plotting.WEIGHTING_STYLES
 const WEIGHTING_LOOK = [
   { label: "VLB, \u03c3\u00b2 = \u03b2", color: COLORS.C0, width: 1.6 },
@@ -34,7 +29,7 @@ function weightingView(st) {
   return { sched, curves, lam, dens, eff, readout };
 }
 
-function renderWeighting({ model, el }) {
+export function renderWeighting({ model, el }) {
   const charts = {};
   let axis = null;
   const area = h("div", { class: "ddpm-edu-charts" });
@@ -49,7 +44,7 @@ function renderWeighting({ model, el }) {
                             series: WEIGHTING_LOOK });
   };
   const ui = mountExplorer({ model, el }, {
-    view: "weighting", specs: WEIGHTING_SPECS, rows: [["kind", "T"], ["space", "axis"], ["gamma", "k", "p2_gamma"]],
+    view: "weighting", rows: [["kind", "T"], ["space", "axis"], ["gamma", "k", "p2_gamma"]],
     draw: (st) => {
       const v = weightingView(st);                                   // throws before anything is redrawn
       if (st.axis !== axis) { axis = st.axis; makeLeft(axis === "t"); }

@@ -1,8 +1,10 @@
 """Exercises for notebooks 02-07, with their checks and hints. The solutions live here, not in
 the notebooks: a student calls ``check("02.1", answer)`` and gets a verdict, and a hint when wrong.
 
-Kinds of answer: a number (checked to a relative tolerance), an integer, a word, a Python
-function (checked on a grid of inputs), or a SymPy expression (checked by SymPy: difference = 0).
+Kinds of answer: a number (checked to a relative tolerance; a 0-d torch tensor or numpy scalar is a number), an
+integer, a word, a Python function (checked on a grid of inputs; floats in, or 0-d float64 tensors for a torch
+function), a SymPy expression (checked by SymPy: difference = 0), or code: notebook 08's own q_sample, loss,
+training step and sampler, checked against the package by :mod:`ddpm_edu.handson`.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ KIND_WORDS = {
     "word": "a word in quotes",
     "function": "a Python function (def or lambda)",
     "sympy": "a SymPy expression",
+    "code": "your function (def ...)",
 }
 
 
@@ -162,6 +165,18 @@ EXERCISES = {
                      "objectives.LAMBDA_RANGE, then np.interp); look for a bump near lambda = -3."),
     "07.2": Exercise("07", "An objective weights the x0-MSE by SNR = e^lambda. Its weight on the eps-MSE, as a function w(lam)?",
                      "function", "x0-MSE = e^(-lambda) eps-MSE (notebook 02: eps-MSE = SNR x0-MSE)."),
+    "08.1": Exercise("08", "Write q_sample(x0, t, eps, alpha_bars): x_t for a batch x0 (B, ...), steps t (B,) in 1..T, "
+                     "noise eps like x0, and the table alpha_bars (T + 1,) indexed by t.", "code",
+                     "x_t mixes x0 and eps with the coefficients of notebook 01."),
+    "08.2": Exercise("08", "Write loss(model, x0, t, eps, alpha_bars, weights, target): the batch's training loss for a "
+                     "model predicting target (eps, x0 or v), each example's MSE weighted by weights[t].", "code",
+                     "x_t from your q_sample, the target the model predicts, then the weighted mean."),
+    "08.3": Exercise("08", "Write train_step(model, opt, data, alpha_bars, weights, target, batch_size, generator): draw "
+                     "batch indices, t and eps (in that order), take one optimiser step on your loss, return the loss "
+                     "as a float.", "code", "draw, loss, gradients, update."),
+    "08.4": Exercise("08", "Write sample(model, alpha_bars, betas, shape, n, generator): n samples by ancestral "
+                     "sampling (Ho et al. 2020, Algorithm 2, sigma_t^2 = beta_t) from an eps-model.", "code",
+                     "from t = T down to 1; x_T is the generator's first draw."),
     "07.3": Exercise("07", "SD3's effective weighting p(lambda) w(lambda) at lambda = 0 (m = 0, s = 1, not normalised; "
                            "two significant digits are enough)?",
                      "number", "At lambda = 0, t = 1/2. p(lambda) = p_t(t) |dt/dlambda| with |dt/dlambda| = "
@@ -173,7 +188,38 @@ _SOLUTIONS = {
     "02.1": _sol_02_1, "02.2": _sol_02_2, "02.3": _sol_02_3, "03.1": _sol_03_1, "03.2": _sol_03_2, "03.3": _sol_03_3,
     "04.1": _sol_04_1, "04.2": _sol_04_2, "05.1": _sol_05_1, "05.2": _sol_05_2, "06.1": _sol_06_1, "06.2": _sol_06_2,
     "07.1": _sol_07_1, "07.2": _sol_07_2, "07.3": _sol_07_3,
+    "08.1": lambda: _handson().REFERENCES["08.1"], "08.2": lambda: _handson().REFERENCES["08.2"],
+    "08.3": lambda: _handson().REFERENCES["08.3"], "08.4": lambda: _handson().REFERENCES["08.4"],
 }
+
+
+def _handson():
+    from . import handson
+    return handson
+
+
+def _number(answer):
+    """A number as a float, from an int, a float, a numpy scalar or a 0-d (one-element) torch tensor; else None."""
+    if isinstance(answer, bool):
+        return None
+    if isinstance(answer, (int, float, np.integer, np.floating)):
+        return float(answer)
+    if type(answer).__module__.startswith("torch") and hasattr(answer, "numel") and answer.numel() == 1 \
+            and answer.dtype.is_floating_point:
+        return float(answer)
+    if isinstance(answer, np.ndarray) and answer.size == 1 and np.issubdtype(answer.dtype, np.floating):
+        return float(answer)
+    return None
+
+
+def _call(fn, args):
+    """``fn(*args)`` as a float: with Python floats, or, for a torch function that wants tensors, 0-d float64 tensors."""
+    try:
+        out = fn(*args)
+    except TypeError:
+        import torch
+        out = fn(*(torch.tensor(float(a), dtype=torch.float64) for a in args))
+    return None if out is None else float(out)
 
 
 def _grid_args(key):
@@ -201,10 +247,16 @@ def check(exercise: str, answer) -> Verdict:
         return Verdict(False, f"Replace None with {expected}, then run the cell again.", answered=False)
     wrong_type = Verdict(False, f"The answer should be {expected}, not a {type(answer).__name__}. Hint: {ex.hint}")
     try:
-        if ex.kind == "number":
-            if isinstance(answer, bool) or not isinstance(answer, (int, float, np.integer, np.floating)):
+        if ex.kind == "code":
+            if not callable(answer):
                 return wrong_type
-            ok = math.isfinite(float(answer)) and math.isclose(float(answer), sol, rel_tol=ex.rel_tol)
+            ok, message = _handson().run_check(exercise, answer, ex.hint)
+            return Verdict(bool(ok), message, answered=ok is not None)
+        if ex.kind == "number":
+            value = _number(answer)
+            if value is None:
+                return wrong_type
+            ok = math.isfinite(value) and math.isclose(value, sol, rel_tol=ex.rel_tol)
         elif ex.kind == "integer":
             if isinstance(answer, bool) or not isinstance(answer, (int, np.integer)):
                 return wrong_type
@@ -217,10 +269,10 @@ def check(exercise: str, answer) -> Verdict:
             if not callable(answer):
                 return wrong_type
             grid = _grid_args(exercise)
-            if answer(*grid[0]) is None:
+            if _call(answer, grid[0]) is None:
                 return Verdict(False, "Your function returns None: replace `return None` with your formula.",
                                answered=False)
-            ok = all(np.isclose(float(answer(*args)), float(sol(*args)), rtol=1e-6, atol=1e-12) for args in grid)
+            ok = all(np.isclose(_call(answer, args), float(sol(*args)), rtol=1e-6, atol=1e-12) for args in grid)
         else:  # sympy
             import sympy as sp
 
@@ -232,6 +284,19 @@ def check(exercise: str, answer) -> Verdict:
         where = "Your function raised" if ex.kind == "function" else "Checking your answer raised"
         return Verdict(False, f"{where} {type(err).__name__}: {err}. Hint: {ex.hint}")
     return Verdict(True, "Well done.") if ok else wrong
+
+
+def yours_or_ours(exercise: str, answer):
+    """``answer`` if it passes exercise ``exercise`` (notebook 08's code exercises), else the package's own version,
+    saying which is used: the notebook runs top to bottom before every exercise is done."""
+    from ._checks import check_choice
+
+    check_choice("exercise", exercise, tuple(k for k, ex in EXERCISES.items() if ex.kind == "code"))
+    if callable(answer) and check(exercise, answer).correct:
+        print(f"{exercise}: using your function")
+        return answer
+    print(f"{exercise}: using the package's version until yours passes its check")
+    return _handson().REFERENCES[exercise]
 
 
 def show(notebook: str) -> None:

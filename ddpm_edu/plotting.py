@@ -35,6 +35,17 @@ def log_snr_axis(ax, axis: str = "x"):
     return ax
 
 
+def t_ticks(ax, T: int, axis: str = "x"):
+    """Ticks on a t axis that end at T: 1, round values between, and T (T = 1000: 1, 200, 400, ..., 1000),
+    never matplotlib's 0, 150, ..., 900 that stop short of the last step."""
+    T = check_int("T", T, 1)
+    step = next(m * 10 ** e for e in range(0, 7) for m in ((1, 2, 5) if e == 0 else (1, 2, 2.5, 5))
+                if T / (m * 10 ** e) <= 6)
+    ticks = [1] + [int(v) for v in np.arange(step, T, step) if T - v >= step / 2] + [T]
+    (ax.set_xticks if axis == "x" else ax.set_yticks)(sorted(set(ticks)))
+    return ax
+
+
 def integer_axis(ax, axis: str = "x"):
     """Integer ticks only (t and step counts are integers)."""
     (ax.xaxis if axis == "x" else ax.yaxis).set_major_locator(MaxNLocator(integer=True))

@@ -15,8 +15,8 @@ import torch
 from torch import nn
 
 from . import objectives as O
-from ._checks import MAX_N, Desc, bad, bad_type, check_choice, check_generator, check_int, check_module, check_real, check_shape, check_tensor
-from .diffusion import TARGETS, convert_kernel, vp_coefficients, forward_coefficients, posterior_coefficients, posterior_mean_kernel
+from ._checks import MAX_N, MAX_T, Desc, bad, bad_type, check_choice, check_generator, check_int, check_module, check_real, check_shape, check_tensor
+from .diffusion import TARGETS, convert_kernel, noised, vp_coefficients, forward_coefficients, posterior_coefficients, posterior_mean_kernel
 from .losses import ObjectiveModel
 from .runtime import model_device
 from .schedules import NoiseSchedule, check_schedule
@@ -109,6 +109,73 @@ def _chain(models, schedule, shape, n, targets, sigma, generators, dev, clip_x0,
             if return_path:
                 paths[k].append(x[k].cpu().double())
     return [(xi.cpu().double(), p) for xi, p in zip(x, paths)] if return_path else [xi.cpu().double() for xi in x]
+
+
+def ddim_timesteps(T: int, steps: int) -> list:
+    """The ``steps`` timesteps t_1 < ... < t_steps a shortened sampler visits: evenly spaced in 1..T, both ends
+    included, rounded as improved-diffusion's ``space_timesteps`` rounds them (``steps = T``: every t)."""
+    T, steps = check_int("T", T, 1, MAX_T), check_int("steps", steps, 1)
+    if steps > T:
+        raise bad("steps", steps, f"steps must be between 1 and T = {T}")
+    return [T] if steps == 1 else [round(i * (T - 1) / (steps - 1)) + 1 for i in range(steps)]
+
+
+@policy
+@torch.no_grad()
+def ddim_sample(model: nn.Module, schedule: NoiseSchedule, shape, n: int, steps: int, eta: float = 0.0,
+                target: str = "eps", generator: torch.Generator | None = None, device=None,
+                clip_x0: float | None = None, return_path: bool = False):
+    """DDIM (Song et al. 2021): n samples in ``steps`` steps from a model trained on the DDPM loss, no retraining.
+
+    Down the timesteps of :func:`ddim_timesteps`, from t to the previous visited step s (s = 0 after the last):
+        x_s = sqrt(alpha-bar_s) x0_hat + sqrt(1 - alpha-bar_s - sigma^2) eps_hat + sigma z          (eq. 12)
+        sigma = eta sqrt((1 - alpha-bar_s) / (1 - alpha-bar_t)) sqrt(1 - alpha-bar_t / alpha-bar_s)  (eq. 16)
+    x0_hat and eps_hat are the model's prediction converted (any ``target``); with ``clip_x0`` the x0 is clamped
+    and eps_hat recomputed from it, as improved-diffusion does. ``eta = 0``: deterministic given x_T (the same
+    generator gives the same samples). ``eta = 1``: sigma^2 is the posterior variance beta-tilde of the chain
+    through the visited steps, so with every step (``steps = T``) it is ancestral sampling with sigma^2 =
+    beta-tilde_t (:func:`ancestral_sample`, ``sigma="beta_tilde"``, the same draws), and with fewer it is ancestral
+    sampling of the respaced chain (improved-diffusion's respacing). x_T is the generator's first draw, as in
+    :func:`ancestral_sample`; ``return_path=True`` also returns the x_t visited, x_T first. Returns (n, *shape),
+    float64 on the CPU.
+    """
+    check_module("model", model)
+    check_schedule("schedule", schedule)
+    shape = check_shape("shape", shape)
+    n = check_int("n", n, 1, MAX_N)
+    taus = ddim_timesteps(schedule.T, steps)
+    eta = check_real("eta", eta, low=0, high=1, low_open=False, high_open=False)
+    check_choice("target", target, TARGETS)
+    check_generator("generator", generator)
+    clip_x0 = None if clip_x0 is None else check_real("clip_x0", clip_x0, low=0)
+    dev = model_device(model, device)
+    model.eval()
+    return _ddim_chain(model, schedule, shape, n, taus, eta, target, generator, dev, clip_x0, return_path)
+
+
+def _ddim_chain(model, schedule, shape, n, taus, eta, target, g, dev, clip_x0, return_path):
+    abar = schedule.alpha_bars.tolist()
+    x = torch.randn((n,) + tuple(shape), generator=g, dtype=torch.float64).to(dev, torch.float32)
+    path = [x.cpu().double()] if return_path else None
+    tt = torch.empty(n, dtype=torch.int64, device=dev)
+    for i in range(len(taus) - 1, -1, -1):
+        t, prev = taus[i], (taus[i - 1] if i > 0 else 0)
+        a, s = math.sqrt(abar[t]), math.sqrt(1.0 - abar[t])
+        pred = model(x, tt.fill_(t))
+        x0 = convert_kernel(target, "x0", pred, x, a, s)
+        if clip_x0 is None:
+            eps = convert_kernel(target, "eps", pred, x, a, s)
+        else:
+            x0 = x0.clamp(-clip_x0, clip_x0)
+            eps = convert_kernel("x0", "eps", x0, x, a, s)
+        sigma = eta * math.sqrt((1 - abar[prev]) / (1 - abar[t]) * (1 - abar[t] / abar[prev]))
+        # eq. 12: x0_hat taken to level s, plus the direction pointing to x_t (eps_hat), plus fresh noise
+        x = noised(math.sqrt(abar[prev]), math.sqrt(max(1 - abar[prev] - sigma ** 2, 0.0)), x0, eps)
+        if sigma > 0:
+            x = x + sigma * torch.randn(x.shape, generator=g).to(dev)
+        if return_path:
+            path.append(x.cpu().double())
+    return (x.cpu().double(), path) if return_path else x.cpu().double()
 
 
 @policy

@@ -53,7 +53,7 @@ def test_the_notebooks_import_only_the_package_and_its_dependencies_and_write_no
         import tomli as tomllib
     deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     allowed = {re.match(r"[A-Za-z0-9_.\-]+", d).group(0).replace("-", "_") for d in deps}
-    allowed |= {"ddpm_edu", "math", "os", "importlib", "tempfile", "scikit_learn"}
+    allowed |= {"ddpm_edu", "math", "os", "importlib", "tempfile", "time", "scikit_learn"}     # the standard library's few
     allowed = {"sklearn" if a == "scikit_learn" else a for a in allowed}
     for p in NOTEBOOKS:
         src = "\n".join("".join(c["source"]) for c in json.loads(p.read_text())["cells"] if c["cell_type"] == "code")

@@ -7,7 +7,8 @@ from ddpm_edu.exercises import EXERCISES, _SOLUTIONS, check
 
 def _wrong(kind, sol):
     return {"number": lambda: sol * 1.5 + 0.1, "integer": lambda: sol + 1, "word": lambda: "eps",
-            "function": lambda: (lambda *args: 0.0), "sympy": lambda: 2 * sol}[kind]()
+            "function": lambda: (lambda *args: 0.0), "sympy": lambda: 2 * sol,
+            "code": lambda: (lambda *args: 0.5 * sol(*args))}[kind]()
 
 
 @pytest.mark.parametrize("key", list(EXERCISES))

@@ -91,8 +91,9 @@ def test_the_wheel_carries_the_course_and_nothing_else_and_the_sdist_the_tests(d
         assert f"ddpm_edu/notebooks/{nb}" in names, nb
         stored = json.loads(zipfile.ZipFile(wheel).read(f"ddpm_edu/notebooks/{nb}"))
         assert all(not c.get("outputs") for c in stored["cells"] if c["cell_type"] == "code"), f"{nb} has outputs"
-    for needed in ("ddpm_edu/static/vendor/uPlot.iife.min.js", "ddpm_edu/static/vendor/LICENSE-uPlot.txt",
-                   "ddpm_edu/static/explorers/core.js", "ddpm_edu/static/explorers/site.js", "ddpm_edu/course.py"):
+    page_code = [p.relative_to(ROOT).as_posix() for p in (ROOT / "ddpm_edu" / "static").rglob("*") if p.is_file()]
+    assert "ddpm_edu/static/explorers/mirror/schedules.js" in page_code
+    for needed in ["ddpm_edu/course.py", *page_code]:      # every ES module of the explorers, subfolders included
         assert needed in names, needed
     unwanted = [n for n in names if n.startswith(("tests/", "build/", "docs/", "scripts/")) or "__pycache__" in n
                 or n.endswith((".pyc", "conftest.py")) or ".ipynb_checkpoints" in n or "executed" in n]

@@ -91,12 +91,12 @@ LAYERS = [
     {"_checks", "symbolic", "runtime", "threads", "course", "plotting"},       # no ddpm_edu maths below them
     {"schedules", "data", "models"},
     {"diffusion"},
-    {"weighting", "objectives", "timesteps", "optimal", "quality", "exercises", "vlb"},
+    {"weighting", "objectives", "timesteps", "optimal", "quality", "vlb"},
     {"losses"},
     {"evaluation", "sampling"},
     {"training"},
-    {"experiment", "continuous", "widgets"},
-    {"bench"},
+    {"experiment", "continuous", "widgets", "handson"},
+    {"bench", "exercises"},
     {"cli", "__init__"},
     {"__main__"},
 ]

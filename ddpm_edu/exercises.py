@@ -125,6 +125,15 @@ def _sol_06_2():
     return 1.0
 
 
+def _sol_09_1():
+    return -0.4 / math.sqrt(1 - 0.36)          # score = -eps / sqrt(1 - alpha-bar)
+
+
+def _sol_09_2():
+    # N(0, 1) data: Var x_t = 1, E[eps | x_t] = s_t x_t, E[x0 | x_t] = a_t x_t; eq. 12 with sigma = 0
+    return lambda x_t, ab_t, ab_s: x_t * (np.sqrt(ab_s * ab_t) + np.sqrt((1 - ab_s) * (1 - ab_t)))
+
+
 EXERCISES = {
     "02.1": Exercise("02", "On the linear schedule, what is lambda_2 (sigma_2^2 = beta_2)? A number.", "number",
                      "lambda_t = beta_t / (2 alpha_t (1 - alpha-bar_t)) with alpha-bar_2 = (1 - beta_1)(1 - beta_2); "
@@ -177,6 +186,13 @@ EXERCISES = {
     "08.4": Exercise("08", "Write sample(model, alpha_bars, betas, shape, n, generator): n samples by ancestral "
                      "sampling (Ho et al. 2020, Algorithm 2, sigma_t^2 = beta_t) from an eps-model.", "code",
                      "from t = T down to 1; x_T is the generator's first draw."),
+    "09.1": Exercise("09", "A model predicts eps_hat = 0.4 for one pixel at a step where alpha-bar_t = 0.36. What score "
+                           "d/dx_t log q(x_t) does that prediction imply for that pixel? A number.", "number",
+                     "The best eps and the score are proportional; the factor involves the noise's coefficient in x_t."),
+    "09.2": Exercise("09", "Data x0 ~ N(0, 1) and its exact denoiser: one DDIM step with eta = 0 from x_t (at alpha-bar_t) "
+                           "straight to the level alpha-bar_s. Write x_s as a function w(x_t, ab_t, ab_s).", "function",
+                     "For N(0, 1) data x_t has variance 1, so E[eps | x_t] and E[x0 | x_t] are multiples of x_t (Gaussian "
+                     "conditioning: the covariance with x_t over its variance); then eq. 12 with sigma = 0."),
     "07.3": Exercise("07", "SD3's effective weighting p(lambda) w(lambda) at lambda = 0 (m = 0, s = 1, not normalised; "
                            "two significant digits are enough)?",
                      "number", "At lambda = 0, t = 1/2. p(lambda) = p_t(t) |dt/dlambda| with |dt/dlambda| = "
@@ -187,7 +203,7 @@ EXERCISES = {
 _SOLUTIONS = {
     "02.1": _sol_02_1, "02.2": _sol_02_2, "02.3": _sol_02_3, "03.1": _sol_03_1, "03.2": _sol_03_2, "03.3": _sol_03_3,
     "04.1": _sol_04_1, "04.2": _sol_04_2, "05.1": _sol_05_1, "05.2": _sol_05_2, "06.1": _sol_06_1, "06.2": _sol_06_2,
-    "07.1": _sol_07_1, "07.2": _sol_07_2, "07.3": _sol_07_3,
+    "07.1": _sol_07_1, "07.2": _sol_07_2, "07.3": _sol_07_3, "09.1": _sol_09_1, "09.2": _sol_09_2,
     "08.1": lambda: _handson().REFERENCES["08.1"], "08.2": lambda: _handson().REFERENCES["08.2"],
     "08.3": lambda: _handson().REFERENCES["08.3"], "08.4": lambda: _handson().REFERENCES["08.4"],
 }
@@ -231,6 +247,9 @@ def _grid_args(key):
         return [(a, c2) for a, c2 in zip(rng.uniform(0.001, 0.999, 50), rng.uniform(0.05, 3.0, 50))]
     if key == "07.2":
         return [(lam,) for lam in rng.uniform(-10, 10, 50)]
+    if key == "09.2":
+        ab = np.sort(rng.uniform(0.001, 0.999, (50, 2)), axis=1)
+        return [(x, t, s) for x, (t, s) in zip(rng.normal(size=50), ab)]
     return [(e, x, a) for e, x, a in zip(rng.normal(size=50), rng.normal(size=50), rng.uniform(0.01, 0.99, 50))]
 
 

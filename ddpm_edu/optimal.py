@@ -87,6 +87,19 @@ class GaussianMixture:
         """``(E[x0 | x_t], tr Cov(x0 | x_t))`` for x_t of shape (n, D) at the given alpha-bar in (0, 1)."""
         return self._posterior(self._points("x_t", x_t), check_real("alpha_bar", alpha_bar, low=0, high=1))
 
+    def score(self, x_t: torch.Tensor, alpha_bar: float) -> torch.Tensor:
+        """The score of the noised mixture, d/dx_t log q(x_t), (n, D), at the given alpha-bar in (0, 1).
+
+        q(x_t) = sum_k w_k N(a mu_k, v I) with v = a^2 std^2 + (1 - alpha-bar), so the score is
+        sum_k r_k(x_t) (a mu_k - x_t) / v with r_k the components' responsibilities: computed here from the
+        density itself, not from the posterior mean (notebook 09 compares the two: -sqrt(1 - alpha-bar) score =
+        E[eps | x_t])."""
+        x_t = self._points("x_t", x_t)
+        alpha_bar = check_real("alpha_bar", alpha_bar, low=0, high=1)
+        a, s2 = math.sqrt(alpha_bar), 1.0 - alpha_bar
+        r = torch.softmax(self._log_joint(x_t, a, s2), dim=1)               # (n, K)
+        return (a * r @ self.means - x_t) / (a * a * self.std ** 2 + s2)
+
     def _posterior(self, x_t: torch.Tensor, alpha_bar: float):
         """:meth:`posterior` on checked arguments (the loops of :meth:`optimal_loss` call it)."""
         a, s2 = math.sqrt(alpha_bar), 1.0 - alpha_bar

@@ -494,3 +494,49 @@ def objective_densities() -> Derivation:
     edm_slope = slopes["edm"].subs({pm: -sp.Rational(6, 5), ps: sp.Rational(6, 5), sd_: sp.Rational(1, 2)})
     results["edm_slope_values"] = {v: float(edm_slope.subs(lam_sym, v)) for v in (-6, 0, 6)}
     return Derivation("densities of lambda", steps, proofs, results, latex_names={lam_sym: r"\lambda"})
+
+
+# ----------------------------------------------------------------------------- 8. the score (notebook 09)
+def score_matching() -> Derivation:
+    """The eps-loss read as denoising score matching, and Tweedie's formula.
+
+    With a = sqrt(abar), s = sqrt(1 - abar) and x_t = a x_0 + s eps:
+      * the score of the forward kernel is d/dx_t log q(x_t | x_0) = -(x_t - a x_0) / s^2 = -eps / s;
+      * the score of the marginal is the posterior mean of the kernel's score,
+        d/dx_t log q(x_t) = E[d/dx_t log q(x_t | x_0) | x_t] = -E[eps | x_t] / s, so the Bayes-optimal
+        eps-prediction is eps*(x_t) = -s * score(x_t) (Vincent 2011; Song & Ermon 2019);
+      * Tweedie's formula: E[x_0 | x_t] = (x_t + s^2 score(x_t)) / a (Efron 2011, "Tweedie's formula and
+        selection bias", for x_t = a x_0 + Gaussian noise);
+      * the eps-loss is s^2 times the denoising score-matching loss with score_theta = -eps_theta / s:
+        (eps_theta - eps)^2 = s^2 (score_theta - d/dx_t log q(x_t | x_0))^2 (Vincent 2011's denoising score
+        matching), i.e. DSM with each noise level weighted by sigma^2 = 1 - abar, the weighting lambda(sigma) =
+        sigma^2 that Song & Ermon (2019) chose.
+    The middle two are proved for Gaussian data x_0 ~ N(mu, c^2), where every term has a closed form:
+    q(x_t) = N(a mu, a^2 c^2 + s^2) and (eps, x_t) are jointly Gaussian.
+    """
+    a, s = sp.sqrt(abar), sp.sqrt(1 - abar)
+    mu, c = sp.Symbol("mu", real=True), sp.Symbol("c", positive=True)
+    kernel_score = sp.diff(sp.log(_normal_pdf(xt, a * x0, s)), xt)
+    marginal_var = a ** 2 * c ** 2 + s ** 2
+    marginal_score = sp.diff(sp.log(_normal_pdf(xt, a * mu, sp.sqrt(marginal_var))), xt)
+    e_eps = s / marginal_var * (xt - a * mu)                 # Cov(eps, x_t) / Var(x_t) * (x_t - E[x_t])
+    e_x0 = mu + a * c ** 2 / marginal_var * (xt - a * mu)    # Cov(x_0, x_t) / Var(x_t) * (x_t - E[x_t])
+    score_theta = -eps_theta / s
+    steps = {
+        r"score of the kernel, $\partial_{x_t} \log q(x_t \mid x_0)$": sp.simplify(kernel_score),
+        r"at $x_t = \sqrt{\bar\alpha_t}\, x_0 + \sqrt{1 - \bar\alpha_t}\, \epsilon$": sp.simplify(
+            kernel_score.subs(xt, a * x0 + s * eps)),
+        r"Gaussian data: score of $q(x_t)$": sp.simplify(marginal_score),
+        r"Gaussian data: $\mathbb{E}[\epsilon \mid x_t]$": e_eps,
+        r"Gaussian data: $-\sqrt{1 - \bar\alpha_t}$ times the score": sp.simplify(-s * marginal_score),
+        r"Tweedie: $(x_t + (1 - \bar\alpha_t)\, \mathrm{score}) / \sqrt{\bar\alpha_t}$": sp.simplify(
+            (xt + s ** 2 * marginal_score) / a),
+    }
+    proofs = {
+        "kernel score at x_t = a x0 + s eps is -eps / s": kernel_score.subs(xt, a * x0 + s * eps) + eps / s,
+        "Gaussian data: E[eps | x_t] = -s score(x_t)": e_eps + s * marginal_score,
+        "Gaussian data: E[x0 | x_t] = (x_t + s^2 score(x_t)) / a (Tweedie)": e_x0 - (xt + s ** 2 * marginal_score) / a,
+        "eps-loss = s^2 x denoising score matching": (eps_theta - eps) ** 2 - s ** 2 * (score_theta - (-eps / s)) ** 2,
+    }
+    return Derivation("the score", steps, proofs, {"kernel_score": kernel_score, "marginal_score": marginal_score,
+                                                    "e_eps": e_eps, "e_x0": e_x0, "mu": mu, "c": c})

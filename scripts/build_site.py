@@ -40,7 +40,7 @@ def execute(target: Path, jobs: int) -> None:
         env.setdefault(name, threads)
     notebooks = sorted((ROOT / "notebooks").glob("*.ipynb"))
     # seconds each took in fast mode on a 2-core CPU machine, to balance the groups (unknown ones: 30)
-    seconds = {"01": 5, "02": 6, "03": 5, "04": 42, "05": 50, "06": 70, "07": 26, "ex": 3}      # classroom mode
+    seconds = {"01": 5, "02": 6, "03": 5, "04": 42, "05": 50, "06": 70, "07": 26, "08": 30, "09": 30, "ex": 3}  # classroom
     weight = lambda p: seconds.get(p.name[:2], 30)
     groups = [[] for _ in range(max(1, jobs))]
     for nb in sorted(notebooks, key=weight, reverse=True):

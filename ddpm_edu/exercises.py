@@ -19,9 +19,10 @@ import numpy as np
 class Exercise:
     notebook: str
     prompt: str
-    kind: str            # "number", "integer", "word", "function", "sympy"
-    hint: str
+    kind: str            # "number", "integer", "word", "function", "sympy", "code"
+    hint: str            # the idea, given with every wrong answer
     rel_tol: float = 1e-3
+    more: str = ""       # more of the way, added from the second wrong answer on (or with hint(key, 2))
 
 
 KIND_WORDS = {
@@ -136,44 +137,66 @@ def _sol_09_2():
 
 EXERCISES = {
     "02.1": Exercise("02", "On the linear schedule, what is lambda_2 (sigma_2^2 = beta_2)? A number.", "number",
-                     "lambda_t = beta_t / (2 alpha_t (1 - alpha-bar_t)) with alpha-bar_2 = (1 - beta_1)(1 - beta_2); "
-                     "read beta_1, beta_2 from lin.betas[1], lin.betas[2]."),
+                     "lambda_t is the factor in front of the squared eps-error in L_{t-1} once mean matching becomes "
+                     "noise matching (notebook 02); evaluate it at t = 2 with sigma_2^2 = beta_2.",
+                     more="lambda_t = beta_t / (2 alpha_t (1 - alpha-bar_t)) for sigma_t^2 = beta_t, with alpha-bar_2 = "
+                          "(1 - beta_1)(1 - beta_2); lin.betas[1] and lin.betas[2] hold the betas."),
     "02.2": Exercise("02", "By what factor is lambda_t for sigma_t^2 = beta-tilde_t larger than for sigma_t^2 = beta_t? "
-                     "A SymPy expression in S.alpha and S.abar_prev.",
-                     "sympy", "lambda_t is proportional to 1 / sigma_t^2, everything else equal; beta-tilde_t / beta_t = "
-                     "(1 - abar_{t-1}) / (1 - abar_t) and abar_t = alpha_t * abar_{t-1}."),
+                     "A SymPy expression in S.alpha and S.abar_prev.", "sympy",
+                     "lambda_t is proportional to 1 / sigma_t^2, everything else equal: the factor is a ratio of the two "
+                     "variances.",
+                     more="beta-tilde_t / beta_t = (1 - abar_{t-1}) / (1 - abar_t), and abar_t = alpha_t * abar_{t-1}."),
     "02.3": Exercise("02", "Predict L_T (nats per dimension) for one pixel x0 = 3 on the linear schedule "
                      "(T = 1000, alpha-bar_T = lin.alpha_bars[-1]).", "number",
-                     "L_T = (abar_T x0^2 - abar_T - log(1 - abar_T)) / 2. Compute log(1 - abar_T) as "
-                     "math.log1p(-abar_T): it keeps its digits when abar_T is tiny.", rel_tol=1e-3),
+                     "L_T is the KL between q(x_T | x_0) and N(0, 1): notebook 02's Gaussian KL with the forward "
+                     "process's mean and variance at t = T.", rel_tol=1e-3,
+                     more="L_T = (abar_T x0^2 - abar_T - log(1 - abar_T)) / 2. Compute log(1 - abar_T) as "
+                          "math.log1p(-abar_T): it keeps its digits when abar_T is tiny."),
     "03.1": Exercise("03", "Write P2's weight (eps-space weight 1 / (k + SNR)^gamma) on the v-MSE as a function "
                      "w(snr, k, gamma).", "function",
-                     "The same objective, another target: v-MSE = (1 + 1/SNR) eps-MSE, so divide the eps-space "
-                     "weight by (1 + 1/SNR)."),
+                     "The same objective on another target: how is the v-MSE related to the eps-MSE (notebook 02)?",
+                     more="v-MSE = (1 + 1/SNR) eps-MSE, so divide the eps-space weight by (1 + 1/SNR)."),
     "03.2": Exercise("03", "From which t on does Min-SNR-20 equal the simple weight (eps space, linear schedule)?",
-                     "integer", "In eps space Min-SNR is min(SNR, gamma) / SNR: it is 1 once SNR_t <= gamma."),
+                     "integer", "In eps space Min-SNR's weight is min(SNR, gamma) / SNR.",
+                     more="It is 1 once SNR_t <= gamma, and SNR_t falls with t: the first t with lin.snr[t] <= 20."),
     "03.3": Exercise("03", "P2 with k = 1, gamma = 1 on the eps-MSE: the weight at t = 1 divided by that at t = T (linear).",
-                     "number", "The eps-space P2 weight is 1 / (k + SNR_t)^gamma; it is small where SNR is large."),
+                     "number", "The eps-space P2 weight is 1 / (k + SNR_t)^gamma; it is small where SNR is large.",
+                     more="SNR_1 = lin.snr[1], SNR_T = lin.snr[-1]; the ratio is (1 + SNR_T) / (1 + SNR_1)."),
     "04.1": Exercise("04", "Data with independent Gaussian pixels of variance c2 (mean 0): the best possible "
                      "eps-loss per pixel at step t, as a function w(alpha_bar, c2).", "function",
-                     "x_t = a x0 + s eps is Gaussian with variance a^2 c2 + s^2, so E[eps | x_t] = s x_t / (a^2 c2 + s^2); "
-                     "the leftover variance of eps is 1 - s^2 / (a^2 c2 + s^2). (For c2 = 1 it is alpha_bar.)"),
+                     "x_t = a x0 + s eps is Gaussian here: the best guess of eps is its linear regression on x_t, and "
+                     "the loss is the part of eps's variance that x_t does not explain.",
+                     more="Var x_t = a^2 c2 + s^2 and Cov(eps, x_t) = s, so E[eps | x_t] = s x_t / (a^2 c2 + s^2); the "
+                          "leftover variance is 1 - s^2 / (a^2 c2 + s^2). (For c2 = 1 it is alpha_bar.)"),
     "04.2": Exercise("04", "A model's eps-MSE at t = 1 (linear schedule) is 1.0. What is its x0-MSE there?", "number",
-                     "eps-MSE = SNR_t x0-MSE, and SNR_1 = (1 - beta_1) / beta_1."),
+                     "The eps-error and the x0-error of one model are tied by the SNR (notebook 02).",
+                     more="eps-MSE = SNR_t x0-MSE, and SNR_1 = (1 - beta_1) / beta_1."),
     "05.1": Exercise("05", "Write v as a function of (eps, x_t, alpha_bar).", "function",
-                     "v = sqrt(abar) eps - sqrt(1 - abar) x0 and x0 = (x_t - sqrt(1 - abar) eps) / sqrt(abar)."),
+                     "Two equations tie x_t, x0, eps and v: the forward process and v's definition. Eliminate x0.",
+                     more="v = sqrt(abar) eps - sqrt(1 - abar) x0 and x0 = (x_t - sqrt(1 - abar) eps) / sqrt(abar)."),
     "05.2": Exercise("05", "A model's eps-MSE at some t is 0.5 and SNR_t = 4 there. What is the same model's v-MSE?",
-                     "number", "For one model, v-MSE = eps-MSE + x0-MSE (notebook 02), and x0-MSE = eps-MSE / SNR_t."),
+                     "number", "For one model, the v-, eps- and x0-errors are tied (notebook 02 proves how).",
+                     more="v-MSE = eps-MSE + x0-MSE, and x0-MSE = eps-MSE / SNR_t."),
     "06.1": Exercise("06", "The factor that turns nats per dimension into bits per dimension.", "number",
                      "1 bit = log 2 nats."),
     "06.2": Exercise("06", "Importance sampling of t reweights each term by 1/(T p(t)). What is E over p of that weight?",
                      "number", "Sum over t of p(t) * 1 / (T p(t))."),
     "07.1": Exercise("07", "Which objective puts the most weight at lambda = -5, each normalised over lambda in [-10, 10]? "
                      "One of objectives.OBJECTIVES.", "word",
-                     "Evaluate objectives.normalised(name, lam) at lambda = -5 for every name (lam a fine grid over "
-                     "objectives.LAMBDA_RANGE, then np.interp); look for a bump near lambda = -3."),
+                     "Evaluate objectives.normalised(name, lam) for every name on a fine grid of lambda and read off the "
+                     "value at lambda = -5.",
+                     more="lam = np.linspace(*objectives.LAMBDA_RANGE, 4001); compare np.interp(-5, lam, "
+                          "objectives.normalised(name, lam)) across objectives.OBJECTIVES."),
     "07.2": Exercise("07", "An objective weights the x0-MSE by SNR = e^lambda. Its weight on the eps-MSE, as a function w(lam)?",
-                     "function", "x0-MSE = e^(-lambda) eps-MSE (notebook 02: eps-MSE = SNR x0-MSE)."),
+                     "function", "The x0-error and the eps-error differ by the SNR (notebook 02).",
+                     more="x0-MSE = e^(-lambda) eps-MSE."),
+    "07.3": Exercise("07", "SD3's effective weighting p(lambda) w(lambda) at lambda = 0 (m = 0, s = 1, not normalised; "
+                           "two significant digits are enough)?", "number",
+                     "p(lambda) w(lambda): SD3's logit-normal density of t carried to lambda by the change of variables, "
+                     "times the velocity target's weight on the eps-MSE (notebook 07).", rel_tol=0.01,
+                     more="At lambda = 0, t = 1/2 and |dt/dlambda| = sech^2(lambda/4) / 8; the logit-normal density is "
+                          "exp(-logit(t)^2 / 2) / (sqrt(2 pi) t (1 - t)); the velocity target's eps-weight is "
+                          "w = (1 + e^(-lambda/2))^2."),
     "08.1": Exercise("08", "Write q_sample(x0, t, eps, alpha_bars): x_t for a batch x0 (B, ...), steps t (B,) in 1..T, "
                      "noise eps like x0, and the table alpha_bars (T + 1,) indexed by t.", "code",
                      "x_t mixes x0 and eps with the coefficients of notebook 01."),
@@ -188,16 +211,13 @@ EXERCISES = {
                      "from t = T down to 1; x_T is the generator's first draw."),
     "09.1": Exercise("09", "A model predicts eps_hat = 0.4 for one pixel at a step where alpha-bar_t = 0.36. What score "
                            "d/dx_t log q(x_t) does that prediction imply for that pixel? A number.", "number",
-                     "The best eps and the score are proportional; the factor involves the noise's coefficient in x_t."),
+                     "The best eps and the score are proportional; the factor involves the noise's coefficient in x_t.",
+                     more="eps*(x_t) = -sqrt(1 - alpha-bar_t) score(x_t)."),
     "09.2": Exercise("09", "Data x0 ~ N(0, 1) and its exact denoiser: one DDIM step with eta = 0 from x_t (at alpha-bar_t) "
                            "straight to the level alpha-bar_s. Write x_s as a function w(x_t, ab_t, ab_s).", "function",
-                     "For N(0, 1) data x_t has variance 1, so E[eps | x_t] and E[x0 | x_t] are multiples of x_t (Gaussian "
-                     "conditioning: the covariance with x_t over its variance); then eq. 12 with sigma = 0."),
-    "07.3": Exercise("07", "SD3's effective weighting p(lambda) w(lambda) at lambda = 0 (m = 0, s = 1, not normalised; "
-                           "two significant digits are enough)?",
-                     "number", "At lambda = 0, t = 1/2. p(lambda) = p_t(t) |dt/dlambda| with |dt/dlambda| = "
-                     "sech^2(lambda/4) / 8; the logit-normal density is exp(-logit(t)^2 / 2) / (sqrt(2 pi) t (1 - t)); "
-                     "the velocity target's eps-weight is w = (1 + e^(-lambda/2))^2.", rel_tol=0.01),
+                     "For N(0, 1) data x_t has variance 1, so E[eps | x_t] and E[x0 | x_t] are multiples of x_t.",
+                     more="Gaussian conditioning: E[eps | x_t] = Cov(eps, x_t) x_t = sqrt(1 - ab_t) x_t and E[x0 | x_t] = "
+                          "sqrt(ab_t) x_t; then eq. 12 of DDIM with sigma = 0."),
 }
 
 _SOLUTIONS = {
@@ -260,7 +280,7 @@ def check(exercise: str, answer) -> Verdict:
     check_choice("exercise", exercise, tuple(EXERCISES))
     ex = EXERCISES[exercise]
     sol = _SOLUTIONS[exercise]()
-    wrong = Verdict(False, "Hint: " + ex.hint)
+    wrong = Verdict(False, "Hint: " + hint(exercise, 2 if _ATTEMPTS.get(exercise, 0) >= 1 else 1))
     expected = KIND_WORDS[ex.kind]
     if answer is None:
         return Verdict(False, f"Replace None with {expected}, then run the cell again.", answered=False)
@@ -302,7 +322,24 @@ def check(exercise: str, answer) -> Verdict:
     except Exception as err:  # noqa: BLE001 - a wrong answer must never crash the notebook
         where = "Your function raised" if ex.kind == "function" else "Checking your answer raised"
         return Verdict(False, f"{where} {type(err).__name__}: {err}. Hint: {ex.hint}")
+    if not ok:
+        _ATTEMPTS[exercise] = _ATTEMPTS.get(exercise, 0) + 1
     return Verdict(True, "Well done.") if ok else wrong
+
+
+_ATTEMPTS: dict = {}        # wrong answers so far, per exercise, in this session: the second one gets more of the way
+
+
+def hint(exercise: str, level: int = 1) -> str:
+    """The hint of ``exercise``: level 1 is the idea (what every wrong answer gets), level 2 adds more of the way
+    (what the second wrong answer gets). A hint points at the idea; it does not hand over the answer."""
+    from ._checks import check_choice, check_int
+
+    check_choice("exercise", exercise, tuple(EXERCISES))
+    ex = EXERCISES[exercise]
+    if check_int("level", level, 1, 2) == 2 and ex.more:
+        return f"{ex.hint} More: {ex.more}"
+    return ex.hint
 
 
 def yours_or_ours(exercise: str, answer):

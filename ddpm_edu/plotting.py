@@ -110,7 +110,7 @@ def per_t_curve(ax, exp, x: str = "t", space: str | None = None, label: str | No
     ax.set_ylabel(f"per-dimension MSE in {space} space")
     if x == "t":
         ax.set_xlabel("t")
-        integer_axis(ax)
+        t_ticks(ax, exp.schedule.T)
     else:
         log_snr_axis(ax)
     return ax
@@ -296,6 +296,13 @@ def _hidden_lines(ax):
     return hidden
 
 
+def _last_x(ax):
+    """The largest x of the plotted data lines (reference lines aside), or None."""
+    xs = [np.nanmax(np.asarray(ln.get_xdata(), float)) for ln in ax.lines
+          if ln.get_visible() and ln.get_transform() == ax.transData and len(ln.get_xdata())]
+    return float(max(xs)) if xs else None
+
+
 def _overlap(a, b, pad: float = 0.0) -> bool:
     return a.x0 < b.x1 - pad and b.x0 < a.x1 - pad and a.y0 < b.y1 - pad and b.y0 < a.y1 - pad
 
@@ -306,7 +313,8 @@ def figure_problems(fig) -> list:
     Checks: every axes with data has x and y labels (a shared axis may carry one label for all);
     several labelled curves come with a legend; no legend entry names a line hidden under another;
     no legend covers plotted points; no two
-    titles overlap; integer axes (t, steps) have integer ticks; log-SNR x axes run clean to noisy
+    titles overlap; integer axes (t, steps) have integer ticks; a t axis has a tick at its last step (T, not
+    0, 150, ..., 900 for T = 1000); log-SNR x axes run clean to noisy
     (left to right) and say so; no panel whose data all fall outside its limits.
     """
     problems = []
@@ -337,6 +345,10 @@ def figure_problems(fig) -> list:
                 shown = [v for v in locs if lo - 1e-9 <= v <= hi + 1e-9]
                 if any(abs(v - round(v)) > 1e-9 for v in shown):
                     problems.append(f"{name}: the {axis} axis ({label!r}) counts integers but has ticks {shown}")
+        if ax.get_xlabel().strip() == "t" and ax.get_xscale() == "linear":
+            last = _last_x(ax)
+            if last is not None and not any(abs(v - last) < 1e-9 for v in ax.get_xticks()):
+                problems.append(f"{name}: the t axis's ticks stop short of its last step t = {last:g} (plotting.t_ticks)")
         if "log-snr" in ax.get_xlabel().lower():
             lo, hi = ax.get_xlim()
             if lo < hi:

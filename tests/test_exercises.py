@@ -89,3 +89,35 @@ def test_the_log1p_hint_answer_is_accepted_for_the_prior_term():
     from ddpm_edu import NoiseSchedule
     ab = float(NoiseSchedule.linear().alpha_bars[-1])
     assert check("02.3", 0.5 * (9 * ab - ab - math.log1p(-ab))) and check("02.3", (9 * ab - ab - math.log(1 - ab)) / 2)
+
+
+def test_the_first_wrong_answer_gets_the_idea_and_the_second_more_of_the_way():
+    from ddpm_edu import exercises as E
+    E._ATTEMPTS.pop("04.1", None)
+    first = check("04.1", lambda alpha_bar, c2: 0.0)
+    second = check("04.1", lambda alpha_bar, c2: 0.0)
+    assert EXERCISES["04.1"].hint in first.message and "More:" not in first.message
+    assert "More:" in second.message and EXERCISES["04.1"].more in second.message
+    assert E.hint("04.1", 2) == f"{EXERCISES['04.1'].hint} More: {EXERCISES['04.1'].more}"
+    with pytest.raises(ValueError, match="^level="):
+        E.hint("04.1", 3)
+
+
+GIVEAWAYS = {"02.1": "beta_t / (2 alpha_t", "02.3": "log(1 - abar_T)) / 2", "04.1": "s x_t / (a^2 c2 + s^2)",
+             "05.1": "x0 = (x_t", "05.2": "v-MSE = eps-MSE + x0-MSE", "07.1": "bump", "07.3": "sech^2"}
+
+
+@pytest.mark.parametrize("key", list(GIVEAWAYS))
+def test_a_first_hint_points_to_the_idea_without_handing_over_the_answer(key):
+    """The hints that used to give the solution away: the closed form (or, for 07.1, where to look) is not in the
+    first hint; only the second level, after a second wrong answer, gives more of the way."""
+    assert GIVEAWAYS[key] not in EXERCISES[key].hint
+    assert EXERCISES[key].more
+
+
+def test_a_number_answer_may_be_a_0d_tensor_or_a_numpy_scalar_and_a_function_may_be_torch():
+    import numpy as np
+    assert check("07.3", torch.tensor(0.798)).correct and check("07.3", np.float32(0.798)).correct
+    assert not check("07.3", torch.tensor([0.798, 0.5])).correct                       # not one number
+    assert check("04.1", lambda a, c2: a * c2 / (a * c2 + 1 - a)).correct
+    assert check("05.1", lambda e, x, a: (e - torch.sqrt(1 - a) * x) / torch.sqrt(a)).correct   # tensors in, out

@@ -24,7 +24,7 @@ def test_a_tidy_figure_has_no_problems():
     t = np.arange(1, 1001)
     ax.plot(t, np.exp(-t / 300), label="a"); ax.plot(t, np.exp(-t / 100), ls="--", label="b")
     ax.set_xlabel("t"); ax.set_ylabel("loss"); ax.legend(loc="upper right"); ax.set_title("ok")
-    plotting.integer_axis(ax)
+    plotting.t_ticks(ax, 1000)                       # a t axis ends at T (integer ticks alone stop at 900)
     assert figure_problems(fig) == []
 
 
@@ -139,3 +139,22 @@ def test_place_legend_moves_a_legend_off_the_data():
     ax.set_xlabel("x"); ax.set_ylabel("y")
     plotting.place_legend(ax)
     assert figure_problems(fig) == []
+
+
+def test_a_t_axis_must_show_its_last_step():
+    """Integer ticks alone give 0, 150, ..., 900 for T = 1000: the check says so; t_ticks ends the axis at T."""
+    import matplotlib.pyplot as plt
+
+    for T in (1000, 900, 37):
+        t = np.arange(1, T + 1)
+        fig, ax = plt.subplots(figsize=(8, 4))
+        ax.plot(t, 1.0 / t); ax.set_xlabel("t"); ax.set_ylabel("loss")
+        plotting.integer_axis(ax)
+        default = [p for p in plotting.figure_problems(fig) if "stop short of its last step" in p]
+        assert bool(default) == (T not in ax.get_xticks()), (T, default)
+        if T == 1000:
+            assert default and "t = 1000" in default[0]
+        plotting.t_ticks(ax, T)
+        assert plotting.figure_problems(fig) == [], T
+        assert ax.get_xticks()[0] == 1 and ax.get_xticks()[-1] == T
+        plt.close(fig)

@@ -58,11 +58,11 @@ def _check_q_sample(fn):
     sched = _schedule()
     ab = sched.alpha_bars
     mistakes = {
-        "a missing square root: the coefficients are the square roots of alpha-bar_t and 1 - alpha-bar_t, so that "
-        "their squares add to 1": lambda x0, t, e: _col(ab[t], x0) * x0 + (1 - _col(ab[t], x0)) * e,
-        "t off by one: alpha_bars is indexed by t itself (index 0 is the clean data, alpha-bar_0 = 1)":
+        "a missing square root (x_t's variance must stay 1 for unit-variance data)":
+            lambda x0, t, e: _col(ab[t], x0) * x0 + (1 - _col(ab[t], x0)) * e,
+        "t off by one (the table's index 0 is the clean data)":
             lambda x0, t, e: _col(ab[t - 1], x0).sqrt() * x0 + (1 - _col(ab[t - 1], x0)).sqrt() * e,
-        "the two coefficients swapped: at t = 1 x_t must be almost x0":
+        "the two coefficients swapped (at t = 1, x_t must be almost x0)":
             lambda x0, t, e: (1 - _col(ab[t], x0)).sqrt() * x0 + _col(ab[t], x0).sqrt() * e,
     }
     for x0, t, eps in _cases():
@@ -102,12 +102,12 @@ def _check_loss(fn):
         mse = lambda y: (net(_q_sample(sched, x0, t, eps), t) - y).square().flatten(1)      # noqa: E731
         y = target_from(x0, eps, sched, t, target)
         mistakes = {
-            "a sum over the pixels where the loss takes their mean (the weights are per-dimension)":
+            "a sum over the pixels where the loss takes their mean":
                 lambda *a: (w[t] * mse(y).sum(1)).mean(),
-            "the weight table not applied, or applied at the wrong t (index it by t itself)":
+            "the weight table not applied":
                 lambda *a: mse(y).mean(1).mean(),
-            "the weight at t - 1 (the table is indexed by t itself)": lambda *a: (w[t - 1] * mse(y).mean(1)).mean(),
-            "the wrong sign in v: v = sqrt(alpha-bar) eps minus sqrt(1 - alpha-bar) x0":
+            "the weight at the wrong t (the table's index 0 is the clean data)": lambda *a: (w[t - 1] * mse(y).mean(1)).mean(),
+            "the wrong sign in v (notebook 02 defines it)":
                 lambda *a: (w[t] * mse(-y).mean(1)).mean(),
             "the wrong regression target for this target space": lambda *a: (w[t] * mse(eps if target != "eps" else x0)
                                                                                .mean(1)).mean(),
@@ -206,10 +206,10 @@ def _check_sample(fn):
         want = ancestral_sample(net, sched, shape, n, "eps", sigma="beta", generator=torch.Generator().manual_seed(11))
         draw = lambda **kw: ref_sample(net, ab, betas, shape, n, torch.Generator().manual_seed(11), **kw)   # noqa: E731
         mistakes = {
-            "noise added at the last step: the step to t = 0 returns the mean, x_0 gets no noise":
+            "noise added at the last step (Algorithm 2 adds none to x_0)":
                 lambda: draw(noise_at_1=True),
-            "sigma_t used as a variance: z is scaled by the standard deviation": lambda: draw(sigma_is_variance=True),
-            "t off by one: at step t the model is asked about x_t at t itself": lambda: draw(t_shift=1),
+            "sigma_t used as a variance (z is scaled by a standard deviation)": lambda: draw(sigma_is_variance=True),
+            "t off by one in the model's input": lambda: draw(t_shift=1),
         }
         problem = _compare(got, want.float(), {k: (lambda *a, f=f: f()) for k, f in mistakes.items()}, (), tol=1e-3)
         if problem:

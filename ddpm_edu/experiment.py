@@ -287,7 +287,8 @@ def _finish(plan: _Plan, result: TrainResult, samples: torch.Tensor, snapshots: 
         mix = _floor_mixture(plan.spec, plan.train_data)
         mean, err = mix.optimal_loss(sched, per_t.t, n=settings["n_floor"], seed=seed + 2, space=c.target)
         floor = {"t": per_t.t, "loss": mean, "stderr": err,
-                 "kind": "true density" if plan.spec.true_density else "empirical (memorising) denoiser of the training set"}
+                 "kind": "exact floor (the true density)" if plan.spec.true_density else
+                 "memoriser, on its own training images (not a floor for held-out data)"}
     quality = sample_quality(c.data, samples, plan.held_out, plan.train_data, seed=seed)
     return Experiment(data=c.data, target=c.target, weighting=c.weighting, schedule=sched, train=result,
                       per_t=per_t, floor=floor, samples=samples, quality=quality, held_out=plan.held_out,

@@ -100,7 +100,7 @@ def per_t_curve(ax, exp, x: str = "t", space: str | None = None, label: str | No
     ax.set_yscale("log")
     if floor and exp.floor is not None and space == exp.target:
         f = exp.floor["loss"].numpy()
-        ax.plot(xs, f, "k--", lw=1.2, label=f"exact floor: {exp.floor['kind']}")
+        ax.plot(xs, f, "k--", lw=1.2, label=exp.floor["kind"])
         bottom = float(loss.min()) / 300                # keep the model's curve readable: three decades below it
         if float(f.min()) < bottom:
             ax.set_ylim(bottom=bottom)

@@ -384,7 +384,7 @@ class ScheduleExplorer(_Explorer):
         return {"t": t, "signal": sig, "noise": noise, "log_snr": log_snr, "schedule": sched}, text
 
     def _draw_static(self, fig):
-        from matplotlib.ticker import MaxNLocator
+        from .plotting import t_ticks
         ax_sig, ax_snr = fig.subplots(1, 2)
         if self.error is not None:
             fig.suptitle(self.readout_text[:90])
@@ -398,7 +398,7 @@ class ScheduleExplorer(_Explorer):
         ax_snr.axhline(0, color="k", lw=0.8, ls=":")
         ax_snr.set_xlabel("t"); ax_snr.set_ylabel(r"log-SNR$_t$"); ax_snr.set_title("log signal-to-noise ratio")
         for ax in (ax_sig, ax_snr):
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))       # t is an integer, even for T = 2
+            t_ticks(ax, int(d["t"][-1]))                               # integer ticks that end at T, even for T = 2
         fig.legend(handles=[l_sig, l_noise, l_snr], loc="outside lower center", ncols=3, frameon=False)
 
 
@@ -446,8 +446,8 @@ class WeightingExplorer(_Explorer):
                 "schedule": sched}, text
 
     def _draw_static(self, fig):
-        from matplotlib.ticker import MaxNLocator, NullLocator
-        from .plotting import LOG_SNR_LABEL, WEIGHTING_TEX, weighting_style
+        from matplotlib.ticker import NullLocator
+        from .plotting import LOG_SNR_LABEL, WEIGHTING_TEX, t_ticks, weighting_style
         ax_w, ax_eff = fig.subplots(1, 2)
         if self.error is not None:
             fig.suptitle(self.readout_text[:90])
@@ -463,7 +463,7 @@ class WeightingExplorer(_Explorer):
         ax_w.set_yscale("log"); ax_w.set_ylabel("weight / its own mean over t")
         ax_w.yaxis.set_minor_locator(NullLocator())
         if self.axis == "t":
-            ax_w.set_xlabel("t"); ax_w.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax_w.set_xlabel("t"); t_ticks(ax_w, int(d["t"][-1]))
         else:
             lo, hi = sorted(ax_w.get_xlim()); ax_w.set_xlim(hi, lo); ax_w.set_xlabel(LOG_SNR_LABEL)
         ax_w.set_title(f"weights on the {self.space}-MSE ({d['schedule'].name} schedule)")

@@ -133,3 +133,33 @@ def test_gaussian_data_with_unit_variance_has_floor_alpha_bar():
     gd = GaussianData(torch.zeros(4), torch.eye(4, dtype=torch.float64))
     t = torch.tensor([1, 10, 500, 1000])
     assert torch.allclose(gd.optimal_loss(LIN, t, "eps"), LIN.alpha_bars[t])
+
+
+def test_the_grid_denoiser_reads_eps_off_x_t_at_t_1_and_is_the_posterior_mean_of_a_discrete_prior():
+    """17-level data: at t = 1 (noise 0.01, levels 0.125 apart) eps is recovered almost exactly; at any t its x0 is
+    the posterior mean of each pixel's level histogram, recomputed here by Bayes' rule in numpy."""
+    import numpy as np
+    from ddpm_edu.optimal import GridDenoiser
+
+    lin = NoiseSchedule.linear()
+    g = torch.Generator().manual_seed(0)
+    levels = torch.linspace(-1, 1, 17, dtype=torch.float64)
+    x0 = levels[torch.randint(0, 17, (200, 1, 8, 8), generator=g)]
+    den = GridDenoiser(x0[:150], lin)
+    eps = torch.randn(50, 1, 8, 8, generator=g, dtype=torch.float64)
+    t1 = torch.ones(50, dtype=torch.int64)
+    x_t = q_sample(lin, x0[150:], t1, eps)
+    assert float((den(x_t, t1) - eps).square().mean()) < 1e-8
+    t = torch.full((50,), 300)
+    x_t = q_sample(lin, x0[150:], t, eps)
+    ab = float(lin.alpha_bars[300])
+    counts = np.stack([np.bincount(np.round((x0[:150, 0].reshape(150, -1)[:, d].numpy() + 1) * 8).astype(int),
+                                   minlength=17) for d in range(64)]) + 0.5
+    prior = counts / counts.sum(1, keepdims=True)                                       # (64, 17)
+    xt = x_t.reshape(50, 64).numpy()[:, :, None]
+    like = np.exp(-(xt - np.sqrt(ab) * levels.numpy()) ** 2 / (2 * (1 - ab)))
+    post = prior[None] * like
+    expected = (post * levels.numpy()).sum(2) / post.sum(2)
+    np.testing.assert_allclose(den.x0(x_t, t).reshape(50, 64).numpy(), expected, rtol=1e-9, atol=1e-12)
+    with pytest.raises(ValueError, match="^train="):
+        GridDenoiser(x0[:10] + 0.01, lin)

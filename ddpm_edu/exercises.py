@@ -126,6 +126,23 @@ def _sol_06_2():
     return 1.0
 
 
+def _sol_06_3():
+    s = _lin()
+    q = float(s.posterior_variance[3] / s.betas[3])
+    return 0.5 * (q - 1 - math.log(q)) / math.log(2.0)      # KL(N(m, beta-tilde_3) || N(m, beta_3)) in bits
+
+
+def _sol_06_4():
+    from statistics import NormalDist
+    sd = math.sqrt(float(_lin().betas[1]))
+    mass = NormalDist().cdf(0.0) - NormalDist().cdf(-0.125 / sd)    # the true bin [x0 - 1/16, x0 + 1/16], mean x0 + 1/16
+    return -math.log2(mass)
+
+
+def _sol_06_5():
+    return 0.9                                   # p(t) proportional to sqrt(E[L_t^2]): 9 / (9 + 1)
+
+
 def _sol_09_1():
     return -0.4 / math.sqrt(1 - 0.36)          # score = -eps / sqrt(1 - alpha-bar)
 
@@ -181,6 +198,22 @@ EXERCISES = {
                      "1 bit = log 2 nats."),
     "06.2": Exercise("06", "Importance sampling of t reweights each term by 1/(T p(t)). What is E over p of that weight?",
                      "number", "Sum over t of p(t) * 1 / (T p(t))."),
+    "06.3": Exercise("06", "The fixed price of sigma_t^2 = beta_t at t = 3 (linear schedule): what a perfect x0 still pays "
+                           "there, KL(N(m, beta-tilde_3) || N(m, beta_3)) per dimension, in bits?", "number",
+                     "Two Gaussians with the same mean: only their variances differ (notebook 02's Gaussian KL).",
+                     more="KL = (q - 1 - ln q) / 2 nats with q = beta-tilde_3 / beta_3 (lin.posterior_variance[3] / "
+                          "lin.betas[3]); divide by ln 2 for bits."),
+    "06.4": Exercise("06", "A decoder p(x_0 | x_1) whose mean is off by half a bin (0.0625) on an interior pixel of the "
+                           "17-level digits, with sigma_1 = sqrt(beta_1) = 0.01: what is L_0 for that pixel, in bits?",
+                     "number", "L_0 is minus the log of the probability mass the decoder's Gaussian puts on the pixel's "
+                               "own bin (the discretized decoder, Ho et al. 2020, sec. 3.3).",
+                     more="The bin is [x0 - 0.0625, x0 + 0.0625] and the mean sits on its upper edge: how much of a "
+                          "Gaussian of sd 0.01 lies within 0.125 below its mean?"),
+    "06.5": Exercise("06", "Two steps only (T = 2), with L_1 = 9 and L_2 = 1 for every example. Which p(1) minimises the "
+                           "variance of the one-t estimate L_t / p(t)?", "number",
+                     "The variance-minimising p(t) weighs each t by the size of its term (Nichol & Dhariwal 2021, "
+                     "sec. 3.3; this notebook's importance sampling).",
+                     more="p(t) is proportional to sqrt(E[L_t^2])."),
     "07.1": Exercise("07", "Which objective puts the most weight at lambda = -5, each normalised over lambda in [-10, 10]? "
                      "One of objectives.OBJECTIVES.", "word",
                      "Evaluate objectives.normalised(name, lam) for every name on a fine grid of lambda and read off the "
@@ -222,7 +255,7 @@ EXERCISES = {
 
 _SOLUTIONS = {
     "02.1": _sol_02_1, "02.2": _sol_02_2, "02.3": _sol_02_3, "03.1": _sol_03_1, "03.2": _sol_03_2, "03.3": _sol_03_3,
-    "04.1": _sol_04_1, "04.2": _sol_04_2, "05.1": _sol_05_1, "05.2": _sol_05_2, "06.1": _sol_06_1, "06.2": _sol_06_2,
+    "04.1": _sol_04_1, "04.2": _sol_04_2, "05.1": _sol_05_1, "05.2": _sol_05_2, "06.1": _sol_06_1, "06.2": _sol_06_2, "06.3": _sol_06_3, "06.4": _sol_06_4, "06.5": _sol_06_5,
     "07.1": _sol_07_1, "07.2": _sol_07_2, "07.3": _sol_07_3, "09.1": _sol_09_1, "09.2": _sol_09_2,
     "08.1": lambda: _handson().REFERENCES["08.1"], "08.2": lambda: _handson().REFERENCES["08.2"],
     "08.3": lambda: _handson().REFERENCES["08.3"], "08.4": lambda: _handson().REFERENCES["08.4"],

@@ -297,18 +297,18 @@ def second_moment_probs(per_t: torch.Tensor, uniform_prob: float = 0.0) -> torch
 
 
 def stratified_variance(per_t: torch.Tensor, batch: int) -> float:
-    """Variance of the batch estimate of sum_t L_t with ``batch`` t's, one uniform draw in each of
-    ``batch`` equal strata of 1..T (antithetic/stratified sampling), over t and examples. Compare
-    with ``estimator_variance(per_t) / batch`` for a batch of independent uniform t's."""
+    """Variance of the batch estimate of E_x sum_t L_t from ``batch`` (example, t) pairs, as a training batch draws
+    them: each pair its own example (uniform over the B rows), its t uniform in its own one of ``batch`` equal strata
+    of 1..T (stratified sampling). The estimate sum_j (T / batch) L_{t_j}(x_j) has variance
+    sum_j (T / batch)^2 Var_{x, t in S_j} L_t(x). Like for like with ``estimator_variance(per_t) / batch``, a batch of
+    independent uniform (example, t) pairs: the spread between examples is divided by the batch in both."""
     L = _terms("per_t", per_t)
     T = L.shape[1]
     batch = check_int("batch", batch, 1)
     if T % batch:
         raise bad("batch", batch, f"batch must divide T = {T} (the columns of per_t after the first) so the strata are equal")
-    strata = L.reshape(L.shape[0], batch, T // batch)
-    within = strata.var(dim=2, unbiased=False).sum(1)               # per example: sum_j Var_{t in S_j} L_t
-    est_mean = L.sum(1)                                             # the estimate's mean per example
-    return float((T / batch) ** 2 * within.mean() + est_mean.var(unbiased=False))
+    strata = L.T.reshape(batch, -1)                                  # stratum j: every (t in S_j, example) pair
+    return float((T / batch) ** 2 * strata.var(dim=1, unbiased=False).sum())
 
 
 class SnapToGrid(torch.nn.Module):

@@ -19,9 +19,9 @@ def test_solution_passes_and_a_wrong_answer_gets_the_hint(key):
     assert not verdict.correct and EXERCISES[key].hint in verdict.message
 
 
-def test_every_notebook_from_02_has_two_or_three_exercises():
-    for nb in ("02", "03", "04", "05", "06", "07"):
-        assert 2 <= sum(ex.notebook == nb for ex in EXERCISES.values()) <= 3
+def test_every_notebook_from_02_has_two_to_five_exercises():
+    for nb in ("02", "03", "04", "05", "06", "07", "08", "09"):
+        assert 2 <= sum(ex.notebook == nb for ex in EXERCISES.values()) <= 5, nb
 
 
 def test_solutions_match_independent_values():
@@ -121,3 +121,23 @@ def test_a_number_answer_may_be_a_0d_tensor_or_a_numpy_scalar_and_a_function_may
     assert not check("07.3", torch.tensor([0.798, 0.5])).correct                       # not one number
     assert check("04.1", lambda a, c2: a * c2 / (a * c2 + 1 - a)).correct
     assert check("05.1", lambda e, x, a: (e - torch.sqrt(1 - a) * x) / torch.sqrt(a)).correct   # tensors in, out
+
+
+def test_the_bound_exercises_against_the_package_and_brute_force():
+    """06.3 from the betas by hand, 06.4 with the package's discretized decoder, 06.5 by searching p(1) on a grid."""
+    import math
+    import numpy as np
+    from ddpm_edu import NoiseSchedule
+    from ddpm_edu.vlb import discretized_gaussian_log_likelihood
+    b = np.linspace(1e-4, 0.02, 1000)
+    ab = np.cumprod(1 - b)
+    q = (1 - ab[1]) / (1 - ab[2])                      # beta-tilde_3 / beta_3
+    assert check("06.3", 0.5 * (q - 1 - math.log(q)) / math.log(2))
+    lin = NoiseSchedule.linear()
+    x = torch.tensor([[0.25]], dtype=torch.float64)
+    ll = discretized_gaussian_log_likelihood(x, x + 0.0625, torch.tensor([[0.5 * math.log(float(lin.betas[1]))]],
+                                                                         dtype=torch.float64), levels=17)
+    assert check("06.4", float(-ll) / math.log(2))
+    p = np.linspace(0.01, 0.99, 9801)
+    variance = 9 ** 2 / p + 1 / (1 - p) - 10 ** 2        # E[(L_t / p_t)^2] - (sum_t L_t)^2
+    assert check("06.5", float(p[variance.argmin()]))

@@ -245,32 +245,3 @@ def test_importing_the_package_leaves_torch_threads_alone():
            "print(n == torch.get_num_threads())"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ))
     assert out.stdout.strip() == "True", out.stderr
-
-
-def test_no_module_of_the_package_imports_itself_through_another():
-    """The import graph (module-level and inside functions) has no cycle: _checks once imported schedules."""
-    import ast
-    from pathlib import Path
-
-    pkg = Path(__file__).resolve().parents[1] / "ddpm_edu"
-    graph = {}
-    for path in pkg.glob("*.py"):
-        deps = set()
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.level == 1:
-                deps |= {node.module} if node.module else {a.name for a in node.names}
-        graph[path.stem] = {d for d in deps if (pkg / f"{d}.py").exists()}
-
-    def cycle_from(start):
-        stack = [(start, [start])]
-        while stack:
-            node, path = stack.pop()
-            for nxt in graph.get(node, ()):
-                if nxt == start:
-                    return path + [nxt]
-                if nxt not in path:
-                    stack.append((nxt, path + [nxt]))
-        return None
-
-    cycles = [c for c in (cycle_from(m) for m in graph) if c]
-    assert not cycles, cycles

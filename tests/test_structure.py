@@ -113,6 +113,25 @@ def import_graph() -> dict:
     return graph
 
 
+def test_no_module_of_the_package_imports_itself_through_another():
+    """The import graph (module-level and inside functions) has no cycle: _checks once imported schedules."""
+    graph = import_graph()
+
+    def cycle_from(start):
+        stack = [(start, [start])]
+        while stack:
+            node, path = stack.pop()
+            for nxt in graph.get(node, ()):
+                if nxt == start:
+                    return path + [nxt]
+                if nxt not in path:
+                    stack.append((nxt, path + [nxt]))
+        return None
+
+    cycles = [c for c in (cycle_from(m) for m in graph) if c]
+    assert not cycles, cycles
+
+
 def test_every_module_has_a_layer_and_imports_only_from_layers_below_it():
     graph = import_graph()
     layer = {m: i for i, group in enumerate(LAYERS) for m in group}

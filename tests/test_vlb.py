@@ -103,6 +103,21 @@ def test_importance_sampling_of_t_lowers_the_estimator_variance():
     assert stratified_variance(per_t, 10) < uniform / 10
 
 
+def test_the_stratified_variance_is_that_of_a_batch_of_independent_examples_by_monte_carlo():
+    """Draw batches of 10 (example, t) pairs, one t in each tenth of 1..T, each pair its own example: the variance of
+    the batch estimate sum_j (T / 10) L_{t_j}(x_j) over many batches is what stratified_variance says."""
+    g = torch.Generator().manual_seed(3)
+    per_t = torch.zeros(64, 101, dtype=torch.float64)
+    scale = 0.2 + 2 * torch.rand(64, 1, generator=g, dtype=torch.float64)   # some examples cost more at every t
+    per_t[:, 1:] = scale * (1 + torch.rand(64, 100, generator=g, dtype=torch.float64)) * torch.linspace(5, 0.1, 100) ** 2
+    n = 200_000
+    x = torch.randint(0, 64, (n, 10), generator=g)
+    t = 1 + torch.arange(10) * 10 + torch.randint(0, 10, (n, 10), generator=g)
+    estimates = (100 / 10) * per_t[x, t].sum(1)
+    assert float(estimates.mean()) == pytest.approx(float(per_t[:, 1:].sum(1).mean()), rel=0.01)
+    assert float(estimates.var()) == pytest.approx(stratified_variance(per_t, 10), rel=0.03)
+
+
 @pytest.mark.parametrize("target", ["x0", "eps", "v"])
 def test_snap_to_grid_rounds_x0_at_the_first_two_steps_only(target):
     """On the linear schedule with 17 levels (spacing 0.125) the noise in x0 units, sqrt((1 - abar_t) / abar_t),

@@ -165,11 +165,12 @@ def elbo_decomposition(T: int = 3) -> Derivation:
     L_0 = -sp.log(p(X[0], X[1]))
     grouped = -(L_T + sp.Add(*L_mid) + L_0)
     Ls = sp.symbols(f"L_0:{T + 1}")
+    neg_elbo = sp.Symbol("-ELBO")                    # shown upright, -\mathrm{ELBO}, not as a product of italic letters
     steps = {
         "inside the expectation": sp.log(ratio),
         r"after Bayes' rule on $q(x_t \mid x_{t-1})$ for $t \ge 2$": sp.log(after_bayes),
         "grouped into terms": sp.Eq(sp.log(after_bayes), grouped, evaluate=False),
-        "named": sp.Eq(sp.Symbol("-ELBO"), sp.Symbol("L_T") + sp.Add(*Ls[1:T]) + Ls[0], evaluate=False),
+        "named": sp.Eq(neg_elbo, sp.Symbol("L_T") + sp.Add(*Ls[1:T]) + Ls[0], evaluate=False),
     }
     tele = sp.Mul(*[q(X[t], X[0]) / q(X[t - 1], X[0]) for t in range(2, T + 1)])
     proofs = {
@@ -180,7 +181,8 @@ def elbo_decomposition(T: int = 3) -> Derivation:
         - sp.expand_log(grouped, force=True),
     }
     return Derivation("ELBO decomposition", steps, proofs,
-                      {"L_T": L_T, "L_mid": L_mid, "L_0": L_0, "variables": X, "bayes": bayes})
+                      {"L_T": L_T, "L_mid": L_mid, "L_0": L_0, "variables": X, "bayes": bayes},
+                      latex_names={neg_elbo: r"-\mathrm{ELBO}"})
 
 
 # ----------------------------------------------------------------------------- 2. Gaussian KL

@@ -236,6 +236,39 @@ def log_snr_density(schedule: NoiseSchedule) -> torch.Tensor:
     return out
 
 
+def step_mass(schedule: NoiseSchedule, curves: dict):
+    """Each weighting's effort per unit of log-SNR, exactly, step by step: ``(edges, {label: heights})``.
+
+    Step t (drawn with probability 1/T) covers the log-SNR interval from lambda_t to lambda_{t-1}, of width
+    dl_t = lambda_{t-1} - lambda_t; its weight w_t spread over that interval has the height w_t / (T dl_t). Over
+    t = 2..T (t = 1's interval reaches lambda_0 = +inf) this is a step function with no finite-difference
+    estimate of dlambda/dt in it (:func:`log_snr_density` and :func:`effective_weights` use central differences,
+    which add their own error where the steps are not small: at the first steps). ``edges``: the T interval ends,
+    increasing (noisy to clean); ``heights``: T - 1 values per label, in the same order, normalised so that the
+    heights times the widths sum to 1. A last step over 10x the median width (the cosine schedule's clipped
+    beta_T) is left out, as in :func:`effective_weights`.
+    """
+    import numpy as np
+
+    check_schedule("schedule", schedule)
+    if not isinstance(curves, dict) or not curves:
+        raise bad_type("curves", curves, "curves must be a non-empty dict {label: per-t weights of length T + 1}")
+    lam = schedule.log_snr[1:].numpy()                        # lambda_1 > lambda_2 > ... > lambda_T
+    widths = lam[:-1] - lam[1:]                                # dl_t for t = 2..T
+    keep = np.ones_like(widths, dtype=bool)
+    if widths.size >= 3 and widths[-1] > 10 * np.median(widths):
+        keep[-1] = False
+    edges = lam[: keep.sum() + 1][::-1].copy()
+    out = {}
+    for label, w in curves.items():
+        w = check_tensor(f"curves[{label!r}]", w)
+        if w.shape != (schedule.T + 1,):
+            raise bad("curves", Desc(f"{label!r} of shape {tuple(w.shape)}"), f"every curve must have length T + 1 = {schedule.T + 1}")
+        mass = w[2:].numpy()[keep] / schedule.T
+        out[label] = (mass / widths[keep] / mass.sum())[::-1].copy()
+    return edges, out
+
+
 def weighting_curves(schedule: NoiseSchedule, space: str = "eps", gamma: float = 5.0, k: float = 1.0,
                      p2_gamma: float = 1.0) -> dict:
     """The weightings notebook 03 compares, each normalised to mean 1 over t = 1..T, in ``space``.

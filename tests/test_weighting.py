@@ -228,3 +228,23 @@ def test_schedule_tensors_hold_no_minus_zero():
             v = getattr(s, key)
             assert not torch.signbit(v).any(), key
         assert s.posterior_variance[1] == 0 and s.one_minus_alpha_bars[0] == 0
+
+
+def test_step_mass_is_the_histogram_of_the_levels_uniform_t_visits():
+    """Draw t uniform on 2..T and a log-SNR uniform in step t's interval, weigh each draw by w_t: the weighted histogram
+    over the intervals is step_mass's heights (exact per step; no finite differences)."""
+    import numpy as np
+    from ddpm_edu.weighting import step_mass, weighting_curves
+    lin = NoiseSchedule.linear(T=50)
+    curves = weighting_curves(lin, "eps")
+    edges, heights = step_mass(lin, curves)
+    rng = np.random.default_rng(0)
+    lam = lin.log_snr.numpy()
+    t = rng.integers(2, lin.T + 1, 2_000_000)
+    draws = lam[t] + rng.random(t.size) * (lam[t - 1] - lam[t])
+    for label in ("VLB, sigma^2 = beta-tilde", "simple", "Min-SNR-5"):
+        w = curves[label].numpy()[t]
+        hist, _ = np.histogram(draws, bins=edges, weights=w, density=True)
+        np.testing.assert_allclose(hist, heights[label], rtol=0.03)
+    widths = np.diff(edges)
+    assert all(abs((h * widths).sum() - 1) < 1e-12 for h in heights.values())

@@ -31,7 +31,6 @@ importable from here.
 from __future__ import annotations
 
 import copy
-import math
 import os
 import pickle
 import time

@@ -86,7 +86,7 @@ def _sol_03_2():
 
 def _sol_03_3():
     s = _lin()
-    return float((1 + s.snr[-1]) / (1 + s.snr[1]))   # w_1 / w_T with w_t = 1 / (1 + SNR_t)
+    return float(((1 + s.snr[-1]) / (1 + s.snr[1])) ** 0.5)   # w_1 / w_T with w_t = 1 / (1 + SNR_t)^(1/2)
 
 
 def _sol_04_1():
@@ -95,7 +95,7 @@ def _sol_04_1():
 
 def _sol_04_2():
     s = _lin()
-    return float(1.0 / s.snr[1])
+    return float(0.8 / s.snr[10])
 
 
 def _sol_05_1():
@@ -176,18 +176,18 @@ EXERCISES = {
     "03.2": Exercise("03", "From which t on does Min-SNR-20 equal the simple weight (eps space, linear schedule)?",
                      "integer", "In eps space Min-SNR's weight is min(SNR, gamma) / SNR.",
                      more="It is 1 once SNR_t <= gamma, and SNR_t falls with t: the first t with lin.snr[t] <= 20."),
-    "03.3": Exercise("03", "P2 with k = 1, gamma = 1 on the eps-MSE: the weight at t = 1 divided by that at t = T (linear).",
+    "03.3": Exercise("03", "P2 with k = 1, gamma = 0.5 on the eps-MSE: the weight at t = 1 divided by that at t = T (linear).",
                      "number", "The eps-space P2 weight is 1 / (k + SNR_t)^gamma; it is small where SNR is large.",
-                     more="SNR_1 = lin.snr[1], SNR_T = lin.snr[-1]; the ratio is (1 + SNR_T) / (1 + SNR_1)."),
+                     more="SNR_1 = lin.snr[1], SNR_T = lin.snr[-1]; the ratio is ((1 + SNR_T) / (1 + SNR_1))^gamma."),
     "04.1": Exercise("04", "Data with independent Gaussian pixels of variance c2 (mean 0): the best possible "
                      "eps-loss per pixel at step t, as a function w(alpha_bar, c2).", "function",
                      "x_t = a x0 + s eps is Gaussian here: the best guess of eps is its linear regression on x_t, and "
                      "the loss is the part of eps's variance that x_t does not explain.",
                      more="Var x_t = a^2 c2 + s^2 and Cov(eps, x_t) = s, so E[eps | x_t] = s x_t / (a^2 c2 + s^2); the "
                           "leftover variance is 1 - s^2 / (a^2 c2 + s^2). (For c2 = 1 it is alpha_bar.)"),
-    "04.2": Exercise("04", "A model's eps-MSE at t = 1 (linear schedule) is 1.0. What is its x0-MSE there?", "number",
+    "04.2": Exercise("04", "A model's eps-MSE at t = 10 (linear schedule) is 0.8. What is its x0-MSE there?", "number",
                      "The eps-error and the x0-error of one model are tied by the SNR (notebook 02).",
-                     more="eps-MSE = SNR_t x0-MSE, and SNR_1 = (1 - beta_1) / beta_1."),
+                     more="eps-MSE = SNR_t x0-MSE, and SNR_10 = lin.snr[10] = alpha-bar_10 / (1 - alpha-bar_10)."),
     "05.1": Exercise("05", "Write v as a function of (eps, x_t, alpha_bar).", "function",
                      "Two equations tie x_t, x0, eps and v: the forward process and v's definition. Eliminate x0.",
                      more="v = sqrt(abar) eps - sqrt(1 - abar) x0 and x0 = (x_t - sqrt(1 - abar) eps) / sqrt(abar)."),
@@ -195,9 +195,11 @@ EXERCISES = {
                      "number", "For one model, the v-, eps- and x0-errors are tied (notebook 02 proves how).",
                      more="v-MSE = eps-MSE + x0-MSE, and x0-MSE = eps-MSE / SNR_t."),
     "06.1": Exercise("06", "The factor that turns nats per dimension into bits per dimension.", "number",
-                     "1 bit = log 2 nats."),
+                     "A bit is the information of a fair coin flip. How many nats is that?",
+                     more="1 bit = ln 2 nats: divide a number of nats by ln 2."),
     "06.2": Exercise("06", "Importance sampling of t reweights each term by 1/(T p(t)). What is E over p of that weight?",
-                     "number", "Sum over t of p(t) * 1 / (T p(t))."),
+                     "number", "Write the expectation as a sum over t and simplify before computing anything.",
+                     more="Sum over t of p(t) * 1 / (T p(t)): what is left of each term?"),
     "06.3": Exercise("06", "The fixed price of sigma_t^2 = beta_t at t = 3 (linear schedule): what a perfect x0 still pays "
                            "there, KL(N(m, beta-tilde_3) || N(m, beta_3)) per dimension, in bits?", "number",
                      "Two Gaussians with the same mean: only their variances differ (notebook 02's Gaussian KL).",

@@ -219,6 +219,34 @@ class GaussianData:
             out.append(x0_floor * {"x0": 1.0, "eps": snr, "v": 1.0 + snr}[space])
         return torch.tensor(out, dtype=torch.float64)
 
+    def denoiser(self, schedule: NoiseSchedule) -> "LinearDenoiser":
+        """The best linear denoiser as a model ``(x_t, t) -> eps prediction``, to measure on other data (held-out
+        digits): its expected loss on data drawn from this Gaussian is ``optimal_loss``."""
+        check_schedule("schedule", schedule)
+        return LinearDenoiser(self, schedule)
+
+
+class LinearDenoiser(nn.Module):
+    """E[eps | x_t] of Gaussian data N(mu, Sigma) (``GaussianData.denoiser``): with Sigma = U diag(v) U^T,
+    E[x0 | x_t] = mu + U diag(a v / (a^2 v + s^2)) U^T (x_t - a mu) (Bishop 2006, eq. 2.116), and
+    eps = (x_t - a E[x0 | x_t]) / s."""
+
+    def __init__(self, data: GaussianData, schedule: NoiseSchedule):
+        super().__init__()
+        v, U = torch.linalg.eigh(data.cov)
+        self.register_buffer("mean", data.mean)
+        self.register_buffer("variances", v.clamp_min(0.0))
+        self.register_buffer("basis", U)
+        self.register_buffer("abar", schedule.alpha_bars.to(torch.float64))
+
+    def forward(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        x = x_t.to(torch.float64).reshape(len(x_t), -1)
+        ab = self.abar[t.to("cpu").long()].reshape(-1, 1)
+        a, s2 = ab.sqrt(), 1 - ab
+        gain = a * self.variances / (ab * self.variances + s2)                                # (B, D)
+        x0 = self.mean + ((x - a * self.mean) @ self.basis * gain) @ self.basis.T
+        return ((x - a * x0) / s2.sqrt()).reshape(x_t.shape).to(x_t.dtype)
+
 
 class GridDenoiser(nn.Module):
     """The Bayes-optimal denoiser of data whose pixels are independent and take ``levels`` grey values, as a model

@@ -30,7 +30,9 @@ def test_solutions_match_independent_values():
     b1, b2 = 1e-4, 1e-4 + (0.02 - 1e-4) / 999                                 # the linear schedule's first two betas
     assert check("02.1", b2 / (2 * (1 - b2) * (1 - (1 - b1) * (1 - b2))))      # lambda_2 by hand
     assert not check("02.1", 0.50005)                                          # lambda_1, printed in notebook 02
-    assert check("04.2", 1e-4 / 0.9999)           # 1 / SNR_1 = beta_1 / (1 - beta_1)
+    ab10 = np.prod(1 - np.linspace(1e-4, 0.02, 1000)[:10])
+    assert check("04.2", 0.8 * (1 - ab10) / ab10)   # eps-MSE / SNR_10, from the betas by hand
+    assert not check("04.2", 1e-4 / 0.9999)        # 1 / SNR_1, which notebook 04 prints for its own model
     assert check("06.1", 1.4426950408889634)      # 1 / ln 2
     from ddpm_edu import symbolic as S
     nm = S.noise_matching().results
@@ -45,6 +47,11 @@ def test_solutions_match_independent_values():
     betas = np.linspace(1e-4, 0.02, 1000)
     ab = np.cumprod(1 - betas)
     assert check("03.2", int(np.argmax(ab / (1 - ab) <= 20)) + 1)             # SNR_t <= 20 from the betas by hand
+    snr_hand = ab / (1 - ab)
+    assert check("03.3", float(np.sqrt((1 + snr_hand[-1]) / (1 + snr_hand[0]))))    # P2's w_1 / w_T, gamma = 1/2
+    p2 = weight(lin, "p2", "eps", k=1.0, gamma=0.5)
+    assert check("03.3", float(p2[1] / p2[-1]))                                # the package's P2, normalised or not
+    assert not check("03.3", float((1 + snr_hand[-1]) / (1 + snr_hand[0])))   # gamma = 1: notebook 03 prints its parts
     lam = np.linspace(*O.LAMBDA_RANGE, 4001)
     at_minus_5 = {name: float(np.interp(-5.0, lam, O.normalised(name, lam))) for name in O.OBJECTIVES}
     assert check("07.1", max(at_minus_5, key=at_minus_5.get))
@@ -104,7 +111,8 @@ def test_the_first_wrong_answer_gets_the_idea_and_the_second_more_of_the_way():
 
 
 GIVEAWAYS = {"02.1": "beta_t / (2 alpha_t", "02.3": "log(1 - abar_T)) / 2", "04.1": "s x_t / (a^2 c2 + s^2)",
-             "05.1": "x0 = (x_t", "05.2": "v-MSE = eps-MSE + x0-MSE", "07.1": "bump", "07.3": "sech^2"}
+             "05.1": "x0 = (x_t", "05.2": "v-MSE = eps-MSE + x0-MSE", "07.1": "bump", "07.3": "sech^2",
+             "06.1": "log 2", "06.2": "p(t) * 1 / (T p(t))"}
 
 
 @pytest.mark.parametrize("key", list(GIVEAWAYS))

@@ -103,6 +103,7 @@ def test_one_dimensional_mixture_posterior_matches_quadrature():
 
 def test_gaussian_data_floor_matches_a_fitted_linear_regression_on_samples():
     # independent check: draw x0 ~ N(mu, Sigma), regress eps on x_t with sklearn, compare held-out MSEs
+    import numpy as np
     from sklearn.linear_model import LinearRegression
     from ddpm_edu.optimal import GaussianData
     g = torch.Generator().manual_seed(0)
@@ -124,6 +125,11 @@ def test_gaussian_data_floor_matches_a_fitted_linear_regression_on_samples():
         mc = float(((reg.predict(x_t[half:].numpy()) - eps[half:].numpy()) ** 2).mean())
         exact = float(gd.optimal_loss(LIN, [t], "eps")[0])
         assert mc == pytest.approx(exact, rel=0.01, abs=2e-4), t
+        model = gd.denoiser(LIN)(x_t[half:], torch.full((n - half,), t))            # the same draws, as a model
+        gap = float(np.sqrt(((model.numpy() - reg.predict(x_t[half:].numpy())) ** 2).mean()))
+        assert gap < 0.01, (t, gap)                                              # the regression's fit noise only
+        own = float(((model - eps[half:]) ** 2).mean())
+        assert own == pytest.approx(exact, rel=0.01, abs=2e-4) and own <= mc + 1e-4, t
         x0_exact = float(gd.optimal_loss(LIN, [t], "x0")[0])
         assert x0_exact == pytest.approx(exact * (1 - ab) / ab, rel=1e-12)
 

@@ -27,8 +27,15 @@ $(SITE_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[lab,test,site]"
 	touch $(SITE_STAMP)
 
+# JupyterLab will not start as root unless told to; a container's, a cloud VM's or a lab image's shell often is root
+ROOT_FLAG := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root)
+# extra JupyterLab / Voila options, e.g. make lab LAB_ARGS="--port=9999 --no-browser"
+LAB_ARGS ?=
+VOILA_ARGS ?=
+
 lab: $(STAMP)
-	$(BIN)/jupyter lab notebooks/
+	$(if $(ROOT_FLAG),@echo "running as root (a container or a VM?): starting JupyterLab with --allow-root")
+	$(BIN)/jupyter lab notebooks/ $(ROOT_FLAG) $(LAB_ARGS)
 
 test: $(STAMP) $(if $(SITE),$(SITE_STAMP))
 	SITE=$(SITE) DDPM_EDU_TORCH="$(TORCH)" DDPM_EDU_TORCH_INDEX="$(TORCH_INDEX)" bash scripts/run_tests.sh $(BIN)
@@ -44,7 +51,7 @@ site: $(SITE_STAMP)
 
 # the explorers as a standalone page, for a projector (Voila)
 explore: $(STAMP)
-	$(BIN)/voila notebooks/explorers.ipynb
+	$(BIN)/voila notebooks/explorers.ipynb $(VOILA_ARGS)
 
 # the README's pictures, regenerated from the package
 figures: $(STAMP)

@@ -214,8 +214,18 @@ def _notebooks(args) -> int:
     if importlib.util.find_spec("jupyterlab") is None:
         raise UserError("JupyterLab is not installed here: pip install \"ddpm-edu[lab]\" (or open the folder in "
                         "any Jupyter you have)")
+    command = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={report.folder}"]
+    if _is_root():
+        print("running as root (a container or a VM?): starting JupyterLab with --allow-root", flush=True)
+        command.append("--allow-root")
     print(f"starting JupyterLab in {report.folder} (stop it with Ctrl-C)", flush=True)
-    return subprocess.call([sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={report.folder}"])
+    return subprocess.call(command)
+
+
+def _is_root() -> bool:
+    """Whether this process runs as root, where JupyterLab refuses to start without --allow-root (False where
+    there are no user ids, as on Windows)."""
+    return hasattr(os, "geteuid") and os.geteuid() == 0
 
 
 def _threads(value):

@@ -127,10 +127,6 @@ class TrainResult:
 SHARED = ("steps", "seconds", "batch_size", "lr", "ema_decay", "n_bins", "log_every", "device", "compile", "dtype")
 
 
-# what the members of a family must share: they step together, with one optimizer over stacked parameters
-SHARED = ("steps", "seconds", "batch_size", "lr", "ema_decay", "n_bins", "log_every", "device", "compile", "dtype")
-
-
 class Trainer:
     """Holds a run's whole state, so it can be stepped, checkpointed and resumed: one model, or a family.
 

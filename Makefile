@@ -13,18 +13,18 @@ SITE        ?=
 STAMP      := $(VENV)/.installed
 SITE_STAMP := $(VENV)/.installed-site
 
-.PHONY: lab test test-slow site explore figures bench bench-notebooks vendor clean
+.PHONY: lab test test-slow site slides assignments explore figures bench bench-notebooks vendor clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -c "import torch" 2>/dev/null || \
 		$(BIN)/python -m pip install --quiet $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) "$(TORCH)"
-	$(BIN)/python -m pip install --quiet -e ".[lab,test]"
+	$(BIN)/python -m pip install --quiet -e ".[lab,test,instructor]"
 	touch $(STAMP)
 
 # the site's packages (Sphinx, MyST-NB, the book theme, an offline MathJax): only for those who build it
 $(SITE_STAMP): $(STAMP)
-	$(BIN)/python -m pip install --quiet -e ".[lab,test,site]"
+	$(BIN)/python -m pip install --quiet -e ".[lab,test,instructor,site]"
 	touch $(SITE_STAMP)
 
 # JupyterLab will not start as root unless told to; a container's, a cloud VM's or a lab image's shell often is root
@@ -40,7 +40,7 @@ lab: $(STAMP)
 test: $(STAMP) $(if $(SITE),$(SITE_STAMP))
 	SITE=$(SITE) DDPM_EDU_TORCH="$(TORCH)" DDPM_EDU_TORCH_INDEX="$(TORCH_INDEX)" bash scripts/run_tests.sh $(BIN)
 
-# the three-seed check of every claim the experiment notebooks make, at the classroom budget (about 8 min on a
+# the three-seed check of every claim the experiment notebooks make, at the classroom budget (about 12 min on a
 # 2-core CPU machine)
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow tests/test_claims_slow.py
@@ -48,6 +48,15 @@ test-slow: $(STAMP)
 # the course site into build/site: executes every notebook in classroom mode (DDPM_EDU_FAST=1 for short runs)
 site: $(SITE_STAMP)
 	$(BIN)/python scripts/build_site.py
+
+# for instructors: one reveal.js deck per notebook into build/slides, offline, the explorers live; from the notebooks
+# the last `make test` executed (build/executed) when they are there, else executed here in classroom mode
+slides: $(SITE_STAMP)
+	$(BIN)/python -m ddpm_edu slides build/slides $(if $(wildcard build/executed/explorers.ipynb),--executed build/executed)
+
+# for instructors: the exercises as an nbgrader course directory in build/course (then nbgrader, in that folder)
+assignments: $(STAMP)
+	$(BIN)/python -m ddpm_edu assignments build/course
 
 # the explorers as a standalone page, for a projector (Voila)
 explore: $(STAMP)

@@ -122,7 +122,7 @@ def _flags_of_fields() -> dict:
 
 _FLAG_OF = {**_flags_of_fields(), "gamma": "param gamma", "k": "param k", "sigma": "param sigma",
             "clip_t1": "param clip_t1", "weighting_params": "param", "threads": "threads", "DDPM_EDU_THREADS": "threads",
-            "folder": "dir"}
+            "folder": "dir", "solutions": "solutions", "executed": "executed"}
 
 
 def _train(args) -> int:
@@ -228,6 +228,29 @@ def _is_root() -> bool:
     return hasattr(os, "geteuid") and os.geteuid() == 0
 
 
+def _assignments(args) -> int:
+    from .assignments import notebooks_with_exercises, write_course
+
+    for line in write_course(args.dir, args.solutions):
+        print(line)
+    first = f"hw{notebooks_with_exercises()[0]}"
+    print(f"then, in {args.dir}: nbgrader generate_assignment {first}, and nbgrader autograde {first} on the "
+          "submissions (nbgrader: pip install \"ddpm-edu[instructor]\")")
+    return 0
+
+
+def _slides(args) -> int:
+    from .slides import build
+
+    try:
+        lines = build(args.dir, args.executed)
+    except RuntimeError as err:
+        raise UserError(str(err)) from None
+    for line in lines:
+        print(line)
+    return 0
+
+
 def _threads(value):
     """--threads: 'auto' or a number, set for this process as DDPM_EDU_THREADS (ddpm_edu.threads)."""
     from .threads import ENV, setting
@@ -298,6 +321,18 @@ def build_parser() -> argparse.ArgumentParser:
         nb.add_argument("dir", nargs="?", default="ddpm-edu-notebooks", help="the folder (created if missing)")
         nb.add_argument("--force", action="store_true",
                         help="replace notebooks you changed, after saving each as NAME.backup-DATE.ipynb beside it")
+    sl = sub.add_parser("slides", formatter_class=fmt,
+                        help="for instructors: one reveal.js deck per notebook, offline, the explorers live")
+    sl.add_argument("dir", nargs="?", default="ddpm-edu-slides", help="the folder (created if missing)")
+    sl.add_argument("--executed", default=None, metavar="DIR",
+                    help="executed notebooks to build from, e.g. build/executed after make test (default: execute "
+                         "every notebook in classroom mode into DIR/_executed first, a few minutes)")
+    asg = sub.add_parser("assignments", formatter_class=fmt,
+                         help="for instructors: the exercises as an nbgrader course directory (source/hwNN/...)")
+    asg.add_argument("dir", nargs="?", default="ddpm-edu-course", help="the course directory (created if missing)")
+    asg.add_argument("--solutions", default=None, metavar="FILE",
+                     help="the instructor's solutions, scripts/solutions.py of the course's repository (default: the "
+                          "one beside this package, in a clone); the installed package does not contain them")
     return parser
 
 
@@ -307,6 +342,10 @@ def main(argv=None) -> int:
         _threads(getattr(args, "threads", None))
         if args.command in ("notebooks", "lab"):
             return _notebooks(args)
+        if args.command == "assignments":
+            return _assignments(args)
+        if args.command == "slides":
+            return _slides(args)
         return _train(args) if args.command == "train" else _bench(args)
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -1,5 +1,8 @@
-"""Exercises for notebooks 02-07, with their checks and hints. The solutions live here, not in
-the notebooks: a student calls ``check("02.1", answer)`` and gets a verdict, and a hint when wrong.
+"""Exercises for notebooks 02-09, with their checks and hints. A student calls ``check("02.1", answer)`` and gets
+a verdict, and a hint when wrong. The solutions are not in the package: it holds a digest of each (``_digests.py``,
+written from the repository's ``scripts/solutions.py``, which ``ddpm-edu assignments`` reads), and a check compares
+the answer's digest, taken at the exercise's tolerance (:func:`_near`), with it. Notebook 08's code is checked against
+the package's own forward process, loss, trainer and sampler, which the course needs anyway.
 
 Kinds of answer: a number (checked to a relative tolerance; a 0-d torch tensor or numpy scalar is a number), an
 integer, a word, a Python function (checked on a grid of inputs; floats in, or 0-d float64 tensors for a torch
@@ -9,6 +12,7 @@ training step and sampler, checked against the package by :mod:`ddpm_edu.handson
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass
 
@@ -53,103 +57,6 @@ class Verdict:
 
     def __repr__(self) -> str:
         return f"{self._heading()} {self.message}"
-
-
-def _lin():
-    from .schedules import NoiseSchedule
-    return NoiseSchedule.linear()
-
-
-def _sol_02_1():
-    s = _lin()
-    return float(s.betas[2] / (2 * s.alphas[2] * s.one_minus_alpha_bars[2]))
-
-
-def _sol_02_2():
-    from . import symbolic as S
-    return (1 - S.alpha * S.abar_prev) / (1 - S.abar_prev)    # beta_t / beta-tilde_t: lambda is proportional to 1 / sigma^2
-
-
-def _sol_02_3():
-    ab = float(_lin().alpha_bars[-1])
-    return 0.5 * (9 * ab - ab - math.log1p(-ab))   # L_T at x0 = 3: (ab x0^2 - ab - log(1 - ab)) / 2, nats per dimension
-
-
-def _sol_03_1():
-    return lambda snr, k, gamma: snr / ((1 + snr) * (k + snr) ** gamma)
-
-
-def _sol_03_2():
-    s = _lin()
-    return int((s.snr[1:] <= 20.0).nonzero()[0]) + 1
-
-
-def _sol_03_3():
-    s = _lin()
-    return float(((1 + s.snr[-1]) / (1 + s.snr[1])) ** 0.5)   # w_1 / w_T with w_t = 1 / (1 + SNR_t)^(1/2)
-
-
-def _sol_04_1():
-    return lambda alpha_bar, c2: alpha_bar * c2 / (alpha_bar * c2 + 1 - alpha_bar)
-
-
-def _sol_04_2():
-    s = _lin()
-    return float(0.8 / s.snr[10])
-
-
-def _sol_05_1():
-    return lambda eps, x_t, alpha_bar: (eps - np.sqrt(1 - alpha_bar) * x_t) / np.sqrt(alpha_bar)
-
-
-def _sol_05_2():
-    return 0.5 + 0.5 / 4.0                    # v-MSE = eps-MSE + x0-MSE and x0-MSE = eps-MSE / SNR
-
-
-def _sol_07_1():
-    return "sd3"
-
-
-def _sol_07_2():
-    return lambda lam: 1.0 + 0.0 * lam        # SNR on the x0-MSE = e^lam e^-lam on the eps-MSE
-
-
-def _sol_07_3():
-    return math.sqrt(2 / math.pi)             # SD3 at lambda = 0: t = 1/2, p_t = 4 / sqrt(2 pi), |dt/dlambda| = 1/8, w = 4
-
-
-def _sol_06_1():
-    return 1.0 / math.log(2.0)
-
-
-def _sol_06_2():
-    return 1.0
-
-
-def _sol_06_3():
-    s = _lin()
-    q = float(s.posterior_variance[3] / s.betas[3])
-    return 0.5 * (q - 1 - math.log(q)) / math.log(2.0)      # KL(N(m, beta-tilde_3) || N(m, beta_3)) in bits
-
-
-def _sol_06_4():
-    from statistics import NormalDist
-    sd = math.sqrt(float(_lin().betas[1]))
-    mass = NormalDist().cdf(0.0) - NormalDist().cdf(-0.125 / sd)    # the true bin [x0 - 1/16, x0 + 1/16], mean x0 + 1/16
-    return -math.log2(mass)
-
-
-def _sol_06_5():
-    return 0.9                                   # p(t) proportional to sqrt(E[L_t^2]): 9 / (9 + 1)
-
-
-def _sol_09_1():
-    return -0.4 / math.sqrt(1 - 0.36)          # score = -eps / sqrt(1 - alpha-bar)
-
-
-def _sol_09_2():
-    # N(0, 1) data: Var x_t = 1, E[eps | x_t] = s_t x_t, E[x0 | x_t] = a_t x_t; eq. 12 with sigma = 0
-    return lambda x_t, ab_t, ab_s: x_t * (np.sqrt(ab_s * ab_t) + np.sqrt((1 - ab_s) * (1 - ab_t)))
 
 
 EXERCISES = {
@@ -255,15 +162,6 @@ EXERCISES = {
                           "sqrt(ab_t) x_t; then eq. 12 of DDIM with sigma = 0."),
 }
 
-_SOLUTIONS = {
-    "02.1": _sol_02_1, "02.2": _sol_02_2, "02.3": _sol_02_3, "03.1": _sol_03_1, "03.2": _sol_03_2, "03.3": _sol_03_3,
-    "04.1": _sol_04_1, "04.2": _sol_04_2, "05.1": _sol_05_1, "05.2": _sol_05_2, "06.1": _sol_06_1, "06.2": _sol_06_2, "06.3": _sol_06_3, "06.4": _sol_06_4, "06.5": _sol_06_5,
-    "07.1": _sol_07_1, "07.2": _sol_07_2, "07.3": _sol_07_3, "09.1": _sol_09_1, "09.2": _sol_09_2,
-    "08.1": lambda: _handson().REFERENCES["08.1"], "08.2": lambda: _handson().REFERENCES["08.2"],
-    "08.3": lambda: _handson().REFERENCES["08.3"], "08.4": lambda: _handson().REFERENCES["08.4"],
-}
-
-
 def _handson():
     from . import handson
     return handson
@@ -308,13 +206,98 @@ def _grid_args(key):
     return [(e, x, a) for e, x, a in zip(rng.normal(size=50), rng.normal(size=50), rng.uniform(0.01, 0.99, 50))]
 
 
+FUNCTION_RTOL = 1e-6      # a function's values on the grid, relative
+SYMPY_RTOL = 1e-9         # a SymPy answer's values at random points, relative
+
+
+def _token(x: float, rel_tol: float, shift: int = 0) -> str:
+    """The bin of ``x`` on a log scale of step log(1 + rel_tol), and its sign: two numbers within rel_tol of each
+    other are in the same bin or in neighbouring ones."""
+    if not math.isfinite(x):
+        return "not finite"
+    if abs(x) < 1e-300:
+        return "0"
+    return f"{'-' if x < 0 else '+'}{math.floor(math.log(abs(x)) / math.log1p(rel_tol)) + shift}"
+
+
+def _hash(*parts) -> str:
+    return hashlib.sha256("|".join(map(str, ("ddpm-edu", *parts))).encode()).hexdigest()[:16]
+
+
+def _near(key: str, i: int, x: float, rel_tol: float, stored: str) -> bool:
+    """Whether ``x`` is the solution whose digest is ``stored`` to within ``rel_tol`` (accepted up to twice that: the
+    solution's bin or a neighbour)."""
+    return any(_hash(key, i, _token(x, rel_tol, shift)) == stored for shift in (-1, 0, 1))
+
+
+def _sympy_points():
+    rng = np.random.default_rng(2)
+    return [(a, p) for a, p in zip(rng.uniform(0.5, 0.9999, 20), rng.uniform(0.001, 0.999, 20))]
+
+
+def _sympy_values(expr) -> list:
+    from . import symbolic as S
+    return [float(expr.subs({S.alpha: a, S.abar_prev: p})) for a, p in _sympy_points()]
+
+
+def digests(key: str, solution):
+    """The digest(s) of one solution, as ``_digests.py`` stores them (scripts/solutions.py writes that file)."""
+    ex = EXERCISES[key]
+    if ex.kind == "number":
+        return _hash(key, 0, _token(float(solution), ex.rel_tol))
+    if ex.kind in ("integer", "word"):
+        return _hash(key, 0, str(solution).strip().lower())
+    if ex.kind == "function":
+        return tuple(_hash(key, i, _token(float(solution(*args)), FUNCTION_RTOL))
+                     for i, args in enumerate(_grid_args(key)))
+    if ex.kind == "sympy":
+        return tuple(_hash(key, i, _token(v, SYMPY_RTOL)) for i, v in enumerate(_sympy_values(solution)))
+    raise ValueError(f"exercise {key} is checked against the package's code, not a digest")
+
+
+def digest_module(solutions: dict) -> str:
+    """The text of ``_digests.py`` for ``{key: solution}``."""
+    lines = ['"""Digests of the exercises\' solutions (ddpm_edu.exercises.digests), not the solutions: written by',
+             'scripts/solutions.py from the instructor\'s solutions, which the package does not ship. Do not edit."""',
+             "", "DIGESTS = {"]
+    for key, solution in solutions.items():
+        d = digests(key, solution)
+        if isinstance(d, str):
+            lines.append(f'    "{key}": "{d}",')
+            continue
+        lines.append(f'    "{key}": (')
+        for i in range(0, len(d), 5):
+            lines.append("        " + " ".join(f'"{x}",' for x in d[i:i + 5]))
+        lines.append("    ),")
+    return "\n".join(lines + ["}", ""])
+
+
+def _matches(key: str, ex: Exercise, answer, stored):
+    """Whether ``answer`` (already of the right type) is the solution; None for a function that returns None."""
+    if ex.kind == "number":
+        value = _number(answer)
+        return math.isfinite(value) and _near(key, 0, value, ex.rel_tol, stored)
+    if ex.kind == "integer":
+        return _hash(key, 0, str(int(answer))) == stored
+    if ex.kind == "word":
+        return _hash(key, 0, answer.strip().lower()) == stored
+    if ex.kind == "function":
+        grid = _grid_args(key)
+        if _call(answer, grid[0]) is None:
+            return None
+        return all(_near(key, i, _call(answer, args), FUNCTION_RTOL, d) for i, (args, d) in enumerate(zip(grid, stored)))
+    from . import symbolic as S
+    if not answer.free_symbols <= {S.alpha, S.abar_prev}:
+        return False
+    return all(_near(key, i, v, SYMPY_RTOL, d) for i, (v, d) in enumerate(zip(_sympy_values(answer), stored)))
+
+
 def check(exercise: str, answer) -> Verdict:
     """Check ``answer`` for ``exercise`` (e.g. "03.2"); returns a :class:`Verdict` (truthy if correct)."""
     from ._checks import check_choice
 
     check_choice("exercise", exercise, tuple(EXERCISES))
     ex = EXERCISES[exercise]
-    sol = _SOLUTIONS[exercise]()
     wrong = Verdict(False, "Hint: " + hint(exercise, 2 if _ATTEMPTS.get(exercise, 0) >= 1 else 1))
     expected = KIND_WORDS[ex.kind]
     if answer is None:
@@ -326,40 +309,32 @@ def check(exercise: str, answer) -> Verdict:
                 return wrong_type
             ok, message = _handson().run_check(exercise, answer, ex.hint)
             return Verdict(bool(ok), message, answered=ok is not None)
-        if ex.kind == "number":
-            value = _number(answer)
-            if value is None:
-                return wrong_type
-            ok = math.isfinite(value) and math.isclose(value, sol, rel_tol=ex.rel_tol)
-        elif ex.kind == "integer":
-            if isinstance(answer, bool) or not isinstance(answer, (int, np.integer)):
-                return wrong_type
-            ok = int(answer) == sol
-        elif ex.kind == "word":
-            if not isinstance(answer, str):
-                return wrong_type
-            ok = answer.strip().lower() == sol
-        elif ex.kind == "function":
-            if not callable(answer):
-                return wrong_type
-            grid = _grid_args(exercise)
-            if _call(answer, grid[0]) is None:
-                return Verdict(False, "Your function returns None: replace `return None` with your formula.",
-                               answered=False)
-            ok = all(np.isclose(_call(answer, args), float(sol(*args)), rtol=1e-6, atol=1e-12) for args in grid)
-        else:  # sympy
-            import sympy as sp
-
-            if not isinstance(answer, sp.Basic):
-                return wrong_type
-            from .symbolic import is_zero
-            ok = is_zero(answer - sol)
+        if not _of_kind(ex.kind, answer):
+            return wrong_type
+        from ._digests import DIGESTS
+        ok = _matches(exercise, ex, answer, DIGESTS[exercise])
+        if ok is None:
+            return Verdict(False, "Your function returns None: replace `return None` with your formula.",
+                           answered=False)
     except Exception as err:  # noqa: BLE001 - a wrong answer must never crash the notebook
         where = "Your function raised" if ex.kind == "function" else "Checking your answer raised"
         return Verdict(False, f"{where} {type(err).__name__}: {err}. Hint: {ex.hint}")
     if not ok:
         _ATTEMPTS[exercise] = _ATTEMPTS.get(exercise, 0) + 1
     return Verdict(True, "Well done.") if ok else wrong
+
+
+def _of_kind(kind: str, answer) -> bool:
+    if kind == "number":
+        return _number(answer) is not None
+    if kind == "integer":
+        return not isinstance(answer, bool) and isinstance(answer, (int, np.integer))
+    if kind == "word":
+        return isinstance(answer, str)
+    if kind == "function":
+        return callable(answer)
+    import sympy as sp
+    return isinstance(answer, sp.Basic)
 
 
 _ATTEMPTS: dict = {}        # wrong answers so far, per exercise, in this session: the second one gets more of the way

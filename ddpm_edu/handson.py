@@ -158,6 +158,7 @@ def _check_train_step(fn):
             ours, error, t = trainer.loss(trainer.predict, trainer.data)      # Trainer.train_step, its loss kept
             trainer.optimise(ours)
             trainer.track(t, error, ours)
+            ours = ours.detach()
             if not abs(float(loss) - float(ours[0])) <= 1e-4 * max(1.0, abs(float(loss))) and step > 0:
                 return (f"the first step's loss agrees with the package's, the loss of step {step + 1} does not: does "
                         "every step start with the gradients set to zero, and end with the optimiser's step?")
@@ -165,7 +166,7 @@ def _check_train_step(fn):
                 return (f"the loss of step {step + 1} is {float(loss):.5g}, the package's on the same draws "
                         f"{float(ours[0]):.5g}: draw in the order batch indices, t (1..T), noise, from the generator "
                         "you are given, and use your loss of 08.2")
-        diff = max(float((p - q).abs().max()) for p, q in zip(theirs.parameters(), trainer.model.parameters()))
+        diff = max(float((p - q).detach().abs().max()) for p, q in zip(theirs.parameters(), trainer.model.parameters()))
         if diff > 1e-4:
             return ("the losses agree but the weights after three steps do not: does every step start with the "
                     "gradients set to zero, and end with the optimiser's step?")

@@ -23,7 +23,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 
 def execute(target: Path, jobs: int) -> None:
@@ -55,21 +54,16 @@ def execute(target: Path, jobs: int) -> None:
 
 
 def clean_notebook(src: Path, dst: Path) -> None:
-    """What a page shows: progress-bar redraws collapsed to their final line, widget views replaced by their
-    HTML output (a picture of the explorer and its state, from which the page's module mounts it live)."""
-    nb = json.loads(src.read_text())
-    nb.get("metadata", {}).pop("widgets", None)
-    for cell in nb["cells"]:
-        for out in cell.get("outputs", []):
-            if out.get("output_type") == "stream":
-                text = "".join(out["text"]) if isinstance(out["text"], list) else out["text"]
-                out["text"] = "\n".join(line.rsplit("\r", 1)[-1] for line in text.split("\n"))
-            data = out.get("data", {})
-            if WIDGET_VIEW in data:
-                if "text/html" not in data:
-                    raise SystemExit(f"{src.name}: a widget output without its static picture (text/html)")
-                data.pop(WIDGET_VIEW)
-                data.pop("text/plain", None)
+    """What a page shows (ddpm_edu.slides.page_notebook: the slides show the same): progress-bar redraws collapsed
+    to their final line, widget views replaced by their HTML output (a picture of the explorer and its state, from
+    which the page's module mounts it live)."""
+    sys.path.insert(0, str(ROOT))
+    from ddpm_edu.slides import page_notebook
+
+    try:
+        nb = page_notebook(json.loads(src.read_text()), src.name)
+    except ValueError as err:
+        raise SystemExit(str(err)) from None
     dst.write_text(json.dumps(nb, indent=1))
 
 

@@ -1,8 +1,10 @@
-"""Vendor the explorers' chart library, uPlot, from the npm registry into ddpm_edu/static/vendor.
+"""Vendor what the package ships to a browser, from the npm registry: the explorers' chart library, uPlot, into
+ddpm_edu/static/vendor, and the slides' reveal.js (5.2.1: the dist/ and plugin/ layout nbconvert's reveal template
+expects; reveal.js 6 moved its files) into ddpm_edu/static/vendor/reveal.js.
 
-    python scripts/vendor_js.py            download the pinned tarball, check the registry's integrity hash,
-                                           write the files and ddpm_edu/static/vendor/vendor.json
-    python scripts/vendor_js.py --check    offline: check the files in the package against vendor.json
+    python scripts/vendor_js.py            download the pinned tarballs, check the registry's integrity hashes,
+                                           write the files and a vendor.json beside them
+    python scripts/vendor_js.py --check    offline: check the files in the package against their vendor.json
 
 What ships is pinned (name, version, the tarball's sha512 as the registry publishes it, a sha256 of each
 file written) and comes with its license, so the wheel needs neither Node nor a network.
@@ -21,49 +23,70 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 VENDOR = ROOT / "ddpm_edu" / "static" / "vendor"
-PACKAGE, VERSION, LICENSE = "uplot", "1.6.32", "MIT"
-TARBALL = f"https://registry.npmjs.org/{PACKAGE}/-/{PACKAGE}-{VERSION}.tgz"
-# the registry's dist.integrity for uplot@1.6.32 (npm view uplot@1.6.32 dist.integrity)
-INTEGRITY = "sha512-KIMVnG68zvu5XXUbC4LQEPnhwOxBuLyW1AHtpm6IKTXImkbLgkMy+jabjLgSLMasNuGGzQm/ep3tOkyTxpiQIw=="
-FILES = {"package/dist/uPlot.iife.min.js": "uPlot.iife.min.js", "package/dist/uPlot.min.css": "uPlot.min.css",
-         "package/LICENSE": "LICENSE-uPlot.txt"}
+# each: name, version, license, the registry's dist.integrity (npm view NAME@VERSION dist.integrity), the folder,
+# and the files taken from the tarball (member -> name in the folder)
+VENDORED = [
+    dict(package="uplot", version="1.6.32", license="MIT", folder=VENDOR,
+         integrity="sha512-KIMVnG68zvu5XXUbC4LQEPnhwOxBuLyW1AHtpm6IKTXImkbLgkMy+jabjLgSLMasNuGGzQm/ep3tOkyTxpiQIw==",
+         files={"package/dist/uPlot.iife.min.js": "uPlot.iife.min.js", "package/dist/uPlot.min.css": "uPlot.min.css",
+                "package/LICENSE": "LICENSE-uPlot.txt"}),
+    dict(package="reveal.js", version="5.2.1", license="MIT (the Source Sans Pro font: SIL OFL 1.1)",
+         folder=VENDOR / "reveal.js",
+         integrity="sha512-r7//6mIM5p34hFiDMvYfXgyjXqGRta+/psd9YtytsgRlrpRzFv4RbH76TXd2qD+7ZPZEbpBDhdRhJaFgfQ7zNQ==",
+         files={f"package/{name}": name for name in (
+             "LICENSE", "dist/reveal.js", "dist/reveal.css", "dist/theme/white.css", "plugin/notes/notes.js",
+             "dist/theme/fonts/source-sans-pro/source-sans-pro.css", "dist/theme/fonts/source-sans-pro/LICENSE",
+             *(f"dist/theme/fonts/source-sans-pro/source-sans-pro-{face}.woff"
+               for face in ("regular", "italic", "semibold", "semibolditalic")))}),
+]
+
+
+def tarball(entry: dict) -> str:
+    name = entry["package"]
+    return f"https://registry.npmjs.org/{name}/-/{name}-{entry['version']}.tgz"
 
 
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def fetch() -> dict:
-    with urllib.request.urlopen(TARBALL, timeout=60) as r:
+def fetch(entry: dict) -> dict:
+    url, folder = tarball(entry), entry["folder"]
+    with urllib.request.urlopen(url, timeout=60) as r:
         blob = r.read()
     got = "sha512-" + base64.b64encode(hashlib.sha512(blob).digest()).decode()
-    if got != INTEGRITY:
-        raise SystemExit(f"{TARBALL}: integrity {got} is not the pinned {INTEGRITY}")
-    VENDOR.mkdir(parents=True, exist_ok=True)
+    if got != entry["integrity"]:
+        raise SystemExit(f"{url}: integrity {got} is not the pinned {entry['integrity']}")
     written = {}
     with tarfile.open(fileobj=io.BytesIO(blob), mode="r:gz") as tar:
-        for member, name in FILES.items():
+        for member, name in entry["files"].items():
             data = tar.extractfile(member).read()
-            (VENDOR / name).write_bytes(data)
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            (folder / name).write_bytes(data)
             written[name] = sha256(data)
-    record = {"package": PACKAGE, "version": VERSION, "license": LICENSE, "tarball": TARBALL, "integrity": INTEGRITY,
-              "files": written, "made_by": "python scripts/vendor_js.py"}
-    (VENDOR / "vendor.json").write_text(json.dumps(record, indent=1) + "\n")
+    record = {"package": entry["package"], "version": entry["version"], "license": entry["license"], "tarball": url,
+              "integrity": entry["integrity"], "files": written, "made_by": "python scripts/vendor_js.py"}
+    (folder / "vendor.json").write_text(json.dumps(record, indent=1) + "\n")
     return record
 
 
 def check() -> list:
-    """Problems with the vendored files (an empty list when every file matches vendor.json)."""
-    record = json.loads((VENDOR / "vendor.json").read_text())
+    """Problems with the vendored files (an empty list when every file matches its vendor.json)."""
     problems = []
-    for name, digest in record["files"].items():
-        path = VENDOR / name
-        if not path.exists():
-            problems.append(f"{name}: missing")
-        elif sha256(path.read_bytes()) != digest:
-            problems.append(f"{name}: its sha256 is not the one vendor.json records (rerun scripts/vendor_js.py)")
-    if record["version"] != VERSION or record["integrity"] != INTEGRITY:
-        problems.append("vendor.json names another version than this script pins")
+    for entry in VENDORED:
+        folder = entry["folder"]
+        record = json.loads((folder / "vendor.json").read_text())
+        for name, digest in record["files"].items():
+            path = folder / name
+            if not path.exists():
+                problems.append(f"{entry['package']} {name}: missing")
+            elif sha256(path.read_bytes()) != digest:
+                problems.append(f"{entry['package']} {name}: its sha256 is not the one vendor.json records "
+                                "(rerun scripts/vendor_js.py)")
+        if record["version"] != entry["version"] or record["integrity"] != entry["integrity"]:
+            problems.append(f"{folder / 'vendor.json'} names another version than this script pins")
+        if sorted(record["files"]) != sorted(entry["files"].values()):
+            problems.append(f"{folder / 'vendor.json'} lists other files than this script takes")
     return problems
 
 
@@ -73,10 +96,13 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.check:
         problems = check()
-        print("\n".join(problems) or f"{PACKAGE} {VERSION}: every vendored file matches vendor.json")
+        print("\n".join(problems) or ", ".join(f"{e['package']} {e['version']}" for e in VENDORED)
+              + ": every vendored file matches its vendor.json")
         return 1 if problems else 0
-    record = fetch()
-    print(f"vendored {PACKAGE} {VERSION} ({LICENSE}) into {VENDOR}: {', '.join(record['files'])}")
+    for entry in VENDORED:
+        record = fetch(entry)
+        print(f"vendored {entry['package']} {entry['version']} ({entry['license']}) into {entry['folder']}: "
+              f"{', '.join(record['files'])}")
     return 0
 
 

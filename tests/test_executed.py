@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from ddpm_edu.exercises import EXERCISES, _SOLUTIONS, check
+from _solutions import value as solution
+from ddpm_edu.exercises import EXERCISES, check
 
 ROOT = Path(__file__).resolve().parents[1]
 EXECUTED = Path(os.environ.get("DDPM_EDU_EXECUTED_DIR", ROOT / "build" / "executed"))
@@ -50,7 +51,7 @@ def test_no_numeric_exercise_is_answered_above_it(key):
     if not notebooks:
         pytest.skip(f"no executed notebook in {EXECUTED} (make test writes them before this stage)")
     shown = shown_before(notebooks[0], key)
-    value = float(_SOLUTIONS[key]())
+    value = float(solution(key))
     found = [s for s in spellings(value) if re.search(rf"(?<![\d.]){re.escape(s)}(?![\d])", shown)
              and check(key, float(s))]                          # copying it from the page would pass the check
     assert not found, f"exercise {key}'s answer {value!r} is shown above it in {notebooks[0].name} as {found}"

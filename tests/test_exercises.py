@@ -2,7 +2,8 @@
 import pytest
 import torch
 
-from ddpm_edu.exercises import EXERCISES, _SOLUTIONS, check
+from _solutions import value
+from ddpm_edu.exercises import EXERCISES, check
 
 
 def _wrong(kind, sol):
@@ -13,7 +14,7 @@ def _wrong(kind, sol):
 
 @pytest.mark.parametrize("key", list(EXERCISES))
 def test_solution_passes_and_a_wrong_answer_gets_the_hint(key):
-    sol = _SOLUTIONS[key]()
+    sol = value(key)
     assert check(key, sol).correct
     verdict = check(key, _wrong(EXERCISES[key].kind, sol))
     assert not verdict.correct and EXERCISES[key].hint in verdict.message
@@ -42,7 +43,7 @@ def test_solutions_match_independent_values():
     snr = lin.snr[1:].double()
     for k, gamma in ((1.0, 1.0), (0.5, 2.0)):     # P2 on the v-MSE, against weighting.weight (up to its normalisation)
         w = weight(lin, "p2", "v", k=k, gamma=gamma)[1:].double()
-        ours = torch.as_tensor([_SOLUTIONS["03.1"]()(float(x), k, gamma) for x in snr], dtype=torch.float64)
+        ours = torch.as_tensor([value("03.1")(float(x), k, gamma) for x in snr], dtype=torch.float64)
         assert torch.allclose(w / w.mean(), ours / ours.mean(), rtol=1e-6)
     betas = np.linspace(1e-4, 0.02, 1000)
     ab = np.cumprod(1 - betas)
@@ -56,7 +57,7 @@ def test_solutions_match_independent_values():
     at_minus_5 = {name: float(np.interp(-5.0, lam, O.normalised(name, lam))) for name in O.OBJECTIVES}
     assert check("07.1", max(at_minus_5, key=at_minus_5.get))
     assert check("07.3", float(O.effective_weighting("sd3", np.array([0.0]))[0]))
-    assert math.isclose(_SOLUTIONS["07.3"](), 0.7978845608, rel_tol=1e-9)      # sqrt(2 / pi)
+    assert math.isclose(value("07.3"), 0.7978845608, rel_tol=1e-9)      # sqrt(2 / pi)
     assert check("07.3", 0.8) and not check("07.3", 0.78)         # a hand answer to two digits passes, a wrong one not
 
 

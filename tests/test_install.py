@@ -63,6 +63,34 @@ def dist(tmp_path_factory):
     return wheel, sdist
 
 
+def test_the_wheel_does_not_carry_the_exercises_solutions(dist):
+    """The package checks answers against digests: no solution's formula (its last line, as scripts/solutions.py
+    writes it) and no solution value with five or more significant digits (printed to 6) is in any file of the wheel,
+    and scripts/ is not in it."""
+    import _solutions as solutions
+    from ddpm_edu.exercises import EXERCISES
+
+    wheel, _ = dist
+    with zipfile.ZipFile(wheel) as z:
+        texts = {n: z.read(n).decode("utf-8", "replace") for n in z.namelist()}
+    assert not [n for n in texts if "solutions" in n or n.startswith("scripts/")], sorted(texts)
+    ns = solutions.namespace()
+    checked = 0
+    for key, ex in EXERCISES.items():
+        if ex.kind == "code":          # notebook 08 is checked against the package's own training code
+            continue
+        line = solutions.source(key).splitlines()[-1].split(" = ", 1)[-1].strip()
+        if len(line) >= 12:
+            assert not [n for n, t in texts.items() if line in t], (key, line)
+            checked += 1
+        value = ns[solutions.name(key)]
+        if isinstance(value, float) and len(f"{abs(value):.6g}".replace(".", "").strip("0")) >= 5:
+            printed = f"{value:.6g}"
+            assert not [n for n, t in texts.items() if printed in t], (key, printed)
+            checked += 1
+    assert checked >= 20, checked
+
+
 @pytest.fixture(scope="module")
 def venv(tmp_path_factory):
     """A clean virtual environment outside the repository: the CPU torch, a kernel, the executor; no ddpm_edu."""

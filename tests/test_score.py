@@ -50,7 +50,7 @@ def test_the_mixtures_score_is_the_gradient_of_its_log_density_and_minus_s_times
 def test_exercise_09_2s_answer_is_one_ddim_step_on_the_exact_gaussian_denoiser():
     """From x_T to t = 1 in one DDIM step (eta = 0) with the exact E[eps | x_t] of N(0, 1) data: the path's second point."""
     from ddpm_edu import NoiseSchedule
-    from ddpm_edu.exercises import _SOLUTIONS
+    from _solutions import value
     from ddpm_edu.optimal import OptimalDenoiser
     from ddpm_edu.sampling import ddim_sample
 
@@ -58,5 +58,5 @@ def test_exercise_09_2s_answer_is_one_ddim_step_on_the_exact_gaussian_denoiser()
     best = OptimalDenoiser(GaussianMixture(torch.zeros(1, 1), 1.0), short, "eps")
     _, path = ddim_sample(best, short, (1,), 16, 2, generator=torch.Generator().manual_seed(0), return_path=True)
     ab = short.alpha_bars.double()
-    expected = _SOLUTIONS["09.2"]()(path[0].numpy(), float(ab[200]), float(ab[1]))
+    expected = value("09.2")(path[0].numpy(), float(ab[200]), float(ab[1]))
     np.testing.assert_allclose(path[1].numpy(), expected, rtol=1e-5, atol=1e-6)

@@ -27,8 +27,10 @@ from pathlib import Path
 STATIC = Path(__file__).parent / "static"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 WIDTH, HEIGHT = 1280, 720           # 16:9, a projector's shape
-ROOM = 600                          # px of a slide's height that its content may fill
-CHARS = 100                         # characters of prose on one line of a slide
+ROOM = 660                          # px of a slide's height that its content may fill
+FIGURE = 470                        # px: the most a figure is shown tall (ddpm-edu-slides.css)
+CHARS = 118                         # characters of prose on one line of a slide
+LINE = 26                           # px of one line of prose
 
 
 def page_notebook(nb: dict, name: str = "notebook") -> dict:
@@ -61,21 +63,22 @@ def _png_height(out: dict) -> float:
     if not (w and h):
         raw = base64.b64decode(_text(out["data"]["image/png"])[:100])
         w, h = struct.unpack(">II", raw[16:24])
-    return min(ROOM, h * min(1.0, (WIDTH - 80) / w))
+    return min(FIGURE, h * min(1.0, (WIDTH - 80) / w))
 
 
 def cell_height(cell: dict) -> float:
     """About how many px of a slide the cell takes (the code itself is not shown)."""
     if cell["cell_type"] == "markdown":
         lines = sum(max(1, math.ceil(len(line) / CHARS)) for line in _text(cell["source"]).split("\n") if line.strip())
-        return 30 * lines + 16
+        return LINE * lines + 18
     height = 0.0
     for out in cell.get("outputs", []):
         data = out.get("data", {})
         if out.get("output_type") == "stream":
             height += 22 * len(_text(out["text"]).rstrip("\n").split("\n")) + 10
         elif "image/png" in data:
-            height += _png_height(out) + 10
+            figures = sum("image/png" in o.get("data", {}) for o in cell["outputs"])
+            height += min(_png_height(out), FIGURE if figures == 1 else {2: 260, 3: 170}[min(figures, 3)]) + 10
         elif "text/html" in data and "ddpm-edu-explorer" in _text(data["text/html"]):
             height += ROOM                                # an explorer: a slide of its own
         elif "text/markdown" in data or "text/latex" in data:
@@ -83,6 +86,60 @@ def cell_height(cell: dict) -> float:
         elif data:
             height += 22 * len(_text(data.get("text/plain", "")).split("\n")) + 10
     return height
+
+
+def _blocks(text: str) -> list:
+    """Markdown split at its blank lines into paragraphs, lists and displayed math, never inside a code fence or a
+    $$ block: the units a slide can be cut between."""
+    blocks, current, fence, dollars = [], [], False, False
+    for line in text.split("\n"):
+        stripped = line.strip()
+        if stripped.startswith("```"):
+            fence = not fence
+        if not fence and stripped.count("$$") % 2:
+            dollars = not dollars
+        if not stripped and not fence and not dollars:
+            if current:
+                blocks.append("\n".join(current))
+            current = []
+            continue
+        current.append(line)
+    if current:
+        blocks.append("\n".join(current))
+    return [piece for block in blocks for piece in _list_items(block)]
+
+
+def _list_items(block: str) -> list:
+    """A bulleted list too long for half a slide, cut between its top-level items."""
+    lines = block.split("\n")
+    if not re.match(r"[*-] ", lines[0]) or LINE * sum(math.ceil(len(x) / CHARS) for x in lines) <= ROOM / 2:
+        return [block]
+    items = []
+    for line in lines:
+        if re.match(r"[*-] ", line) or not items:
+            items.append([line])
+        else:
+            items[-1].append(line)
+    return ["\n".join(item) for item in items]
+
+
+def split_prose(nb: dict) -> dict:
+    """The notebook with each markdown cell cut into its blocks (one cell each), so that a long explanation runs
+    over several slides instead of off the bottom of one; a code cell with several figures is tagged so that the
+    slides' stylesheet shows them smaller (all on one slide)."""
+    cells = []
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "markdown":
+            for k, block in enumerate(_blocks(_text(cell["source"]))):
+                cells.append({"cell_type": "markdown", "id": f"{cell.get('id', 'md')}-{k}", "metadata": {},
+                              "source": block})
+            continue
+        figures = sum("image/png" in out.get("data", {}) for out in cell.get("outputs", []))
+        if figures > 1:
+            cell = {**cell, "metadata": {**cell.get("metadata", {}),
+                                         "tags": [*cell.get("metadata", {}).get("tags", []), f"slides-{min(figures, 3)}-figures"]}}
+        cells.append(cell)
+    return {**nb, "cells": cells}
 
 
 def slide_types(nb: dict) -> list:
@@ -99,7 +156,13 @@ def slide_types(nb: dict) -> list:
         elif cell["cell_type"] == "code" and height == 0:
             kind = "skip"
         elif used and used + height > ROOM:
-            kind, used = "subslide", height
+            before = len(types) - 1                   # the prose just before a figure goes with it, if both fit
+            if cell["cell_type"] == "code" and nb["cells"][before]["cell_type"] == "markdown" \
+                    and types[before] == "-" and cell_height(nb["cells"][before]) + height <= ROOM:
+                types[before] = "subslide"
+                kind, used = "-", cell_height(nb["cells"][before]) + height
+            else:
+                kind, used = "subslide", height
         else:
             kind, used = "-", used + height
         types.append(kind)
@@ -138,15 +201,15 @@ def deck(nb: dict, title: str) -> str:
     import nbformat
     from nbconvert import SlidesExporter
 
-    nb = page_notebook(nb, title)
+    nb = split_prose(page_notebook(nb, title))
     for cell, kind in zip(nb["cells"], slide_types(nb)):
         cell.setdefault("metadata", {})["slideshow"] = {"slide_type": kind}
     nb.setdefault("metadata", {})["title"] = title
     exporter = SlidesExporter(extra_template_basedirs=[str(STATIC / "slides")], template_name="ddpm-edu",
-                              reveal_url_prefix="_static/reveal.js", reveal_width=str(WIDTH),
+                              reveal_url_prefix="_static/reveal.js", reveal_theme="white", reveal_width=str(WIDTH),
                               reveal_height=str(HEIGHT), exclude_input=True, exclude_input_prompt=True,
                               exclude_output_prompt=True)
-    body, _ = exporter.from_notebook_node(nbformat.from_dict(nb))
+    body, _ = exporter.from_notebook_node(nbformat.reads(json.dumps(nb), as_version=4))
     return body
 
 

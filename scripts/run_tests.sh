@@ -7,7 +7,8 @@
 #   3. every notebook executed by nbval in classroom mode (DDPM_EDU_FAST=0: every claim checked at its budget),
 #      two side by side, every figure checked, the executed copies written to build/executed;
 #   4. what those copies show (tests/test_executed.py) and the browser tests (JupyterLab, Voila, every formula);
-#   5. with SITE=1 (as CI runs it), the course site built from those executed notebooks and checked in a browser.
+#   5. with SITE=1 (as CI runs it), the course site built from those executed notebooks and checked in a browser,
+#      and the instructor's slides built from the same notebooks and checked deck by deck (tests/test_slides.py).
 # Usage: scripts/run_tests.sh VENV_BIN
 set -euo pipefail
 BIN=${1:-.venv/bin}
@@ -26,7 +27,7 @@ rm -rf "$DDPM_EDU_EXECUTED_DIR"
 stage() { echo "[$1: $(( $(date +%s) - start )) s since the start]"; }
 MPLBACKEND=Agg "$BIN/python" -m pytest -q -rs tests --ignore=tests/test_browser.py --ignore=tests/test_site.py \
   --ignore=tests/test_executed.py --ignore=tests/test_install.py --ignore=tests/test_assignments.py \
-  --ignore=tests/test_launchers.py
+  --ignore=tests/test_launchers.py --ignore=tests/test_slides.py
 stage "unit tests done"
 mkdir -p build
 MPLBACKEND=Agg "$BIN/python" -m pytest -q -rs -p no:cacheprovider tests/test_assignments.py tests/test_launchers.py \
@@ -51,6 +52,6 @@ if [ -n "${SITE:-}" ]; then
   site_start=$(date +%s)
   "$BIN/python" scripts/build_site.py --executed "$DDPM_EDU_EXECUTED_DIR"
   echo "site build: $(( $(date +%s) - site_start )) s"
-  "$BIN/python" -m pytest -q -rs -s tests/test_site.py
+  "$BIN/python" -m pytest -q -rs -s tests/test_site.py tests/test_slides.py
 fi
 echo "whole test run: $(( $(date +%s) - start )) s"

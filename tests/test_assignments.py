@@ -108,3 +108,17 @@ def test_nbgrader_gives_full_points_to_the_solutions_and_zero_to_the_blank_relea
     for hw in HOMEWORKS:
         assert scores[("solved", hw)] == (total[hw], total[hw]), hw
         assert scores[("blank", hw)] == (0.0, total[hw]), hw
+
+
+def test_without_the_solutions_the_command_says_where_they_are_in_one_line(tmp_path, capsys):
+    from ddpm_edu.cli import main
+    assert main(["assignments", str(tmp_path / "c"), "--solutions", str(tmp_path / "nope.py")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: --solutions") and "not in the installed package" in err and "\n" not in err
+
+
+def test_slides_from_a_folder_without_the_executed_notebooks_is_one_line(tmp_path, capsys):
+    from ddpm_edu.cli import main
+    assert main(["slides", str(tmp_path / "s"), "--executed", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: --executed") and "lacks" in err and "\n" not in err
